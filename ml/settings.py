@@ -1,0 +1,66 @@
+"""Where Kuajing keeps everything it reads and writes: one data folder.
+
+The folder is ``data/`` in the project by default, or the one named by ``KUAJING_DATA_DIR``.
+The environment is read when a function is called, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR_ENV = "KUAJING_DATA_DIR"
+# First day an order can be partitioned on (orders before it are quarantined).
+ORDERS_FIRST_PARTITION = "2010-01-01"
+
+
+def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: ``explicit`` if given, else ``$KUAJING_DATA_DIR``, else ``data/``."""
+    chosen = explicit or os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / "data"
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The layout of one data folder."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, explicit: str | os.PathLike[str] | None = None) -> DataPaths:
+        return cls(resolve_data_dir(explicit))
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    def raw_entity(self, entity: str) -> Path:
+        return self.raw / entity
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def truth(self) -> Path:
+        """Simulator ground truth: kept apart from ``raw/``; the pipeline never reads it."""
+        return self.root / "truth"
+
+    def ensure(self) -> DataPaths:
+        for folder in (self.raw, self.out, self.dagster_home, self.mlflow):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
