@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 DType = Literal["string", "integer", "decimal", "date", "timestamp", "boolean"]
-CodeKind = Literal["iso_currency", "iso_country", "hs_code", "hs_prefix", "tariff_destination",
-                   "tariff_origin"]
+CodeKind = Literal[
+    "iso_currency", "iso_country", "hs_code", "hs_prefix", "tariff_destination", "tariff_origin"
+]
 
 # DuckDB type used for each contract type in the warehouse's ``raw`` schema.
 DUCKDB_TYPES: dict[str, str] = {
@@ -34,14 +35,46 @@ DUCKDB_TYPES: dict[str, str] = {
 
 # Customs unions a tariff measure may name as its destination instead of one country.
 CUSTOMS_UNIONS: dict[str, tuple[str, ...]] = {
-    "EU": ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
-           "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"),
+    "EU": (
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    ),
 }
 # A tariff measure whose origin is this applies to goods from every origin (erga omnes).
 ALL_ORIGINS = "ALL"
 
-MARKETPLACE_REGIONS = ("north_america", "europe", "asia_pacific", "latin_america",
-                       "middle_east_africa")
+MARKETPLACE_REGIONS = (
+    "north_america",
+    "europe",
+    "asia_pacific",
+    "latin_america",
+    "middle_east_africa",
+)
 LANE_MODES = ("ocean", "air", "express", "rail")
 MEASURE_TYPES = ("mfn", "preferential", "additional", "anti_dumping", "de_minimis", "surcharge")
 RATE_TYPES = ("ad_valorem", "specific", "per_item", "compound")
@@ -156,8 +189,13 @@ ENTITIES: tuple[Entity, ...] = (
             _MARKETPLACE,
             _SKU,
             _c("quantity", "integer", "units on the line (> 0)", min_value=0, min_exclusive=True),
-            _c("unit_price", "decimal", "price per unit as displayed (VAT included where the "
-               "marketplace displays prices with VAT)", min_value=0),
+            _c(
+                "unit_price",
+                "decimal",
+                "price per unit as displayed (VAT included where the "
+                "marketplace displays prices with VAT)",
+                min_value=0,
+            ),
             _CURRENCY,
         ),
         key=("order_id", "sku"),
@@ -176,15 +214,31 @@ ENTITIES: tuple[Entity, ...] = (
             _c("category", "string", "product category"),
             _c("hs_code", "string", "HS / tariff code, 6-10 digits", code="hs_code"),
             _c("origin_country", "string", "country of origin (ISO alpha-2)", code="iso_country"),
-            _c("unit_cost", "decimal", "purchase cost per unit (FOB hub)", min_value=0,
-               min_exclusive=True),
+            _c(
+                "unit_cost",
+                "decimal",
+                "purchase cost per unit (FOB hub)",
+                min_value=0,
+                min_exclusive=True,
+            ),
             _c("cost_currency", "string", "currency of unit_cost", code="iso_currency"),
-            _c("weight_kg", "decimal", "shipping weight per unit in kg", min_value=0,
-               min_exclusive=True),
-            _c("launch_date", "date", "first day the SKU could sell", required=False,
-               nullable=True),
-            _c("discontinued_date", "date", "last day the SKU is sold (end of life)",
-               required=False, nullable=True),
+            _c(
+                "weight_kg",
+                "decimal",
+                "shipping weight per unit in kg",
+                min_value=0,
+                min_exclusive=True,
+            ),
+            _c(
+                "launch_date", "date", "first day the SKU could sell", required=False, nullable=True
+            ),
+            _c(
+                "discontinued_date",
+                "date",
+                "last day the SKU is sold (end of life)",
+                required=False,
+                nullable=True,
+            ),
         ),
         key=("sku",),
         date_ranges=(("launch_date", "discontinued_date"),),
@@ -201,19 +255,46 @@ ENTITIES: tuple[Entity, ...] = (
             _c("country", "string", "destination country (ISO alpha-2)", code="iso_country"),
             _c("region", "string", "sales region", allowed=MARKETPLACE_REGIONS),
             _c("currency", "string", "selling currency", code="iso_currency"),
-            _c("vat_rate", "decimal", "standard VAT / GST / sales-tax rate on the price",
-               min_value=0, max_value=1),
-            _c("referral_fee_rate", "decimal", "marketplace referral fee as a share of price",
-               min_value=0, max_value=1),
+            _c(
+                "vat_rate",
+                "decimal",
+                "standard VAT / GST / sales-tax rate on the price",
+                min_value=0,
+                max_value=1,
+            ),
+            _c(
+                "referral_fee_rate",
+                "decimal",
+                "marketplace referral fee as a share of price",
+                min_value=0,
+                max_value=1,
+            ),
             _c("prices_include_vat", "boolean", "displayed prices include VAT (EU, UK, JP, AU)"),
-            _c("customs_basis", "string", "customs value basis: FOB (US, CA, AU) or CIF "
-               "(EU, UK, JP, MX)", allowed=("FOB", "CIF")),
-            _c("fulfilment_fee_per_unit", "decimal", "fulfilment fee per unit, local currency",
-               min_value=0),
-            _c("fulfilment_fee_per_kg", "decimal", "fulfilment fee per kg, local currency",
-               min_value=0),
-            _c("customs_union", "string", "customs union the country belongs to, e.g. EU",
-               required=False, nullable=True),
+            _c(
+                "customs_basis",
+                "string",
+                "customs value basis: FOB (US, CA, AU) or CIF (EU, UK, JP, MX)",
+                allowed=("FOB", "CIF"),
+            ),
+            _c(
+                "fulfilment_fee_per_unit",
+                "decimal",
+                "fulfilment fee per unit, local currency",
+                min_value=0,
+            ),
+            _c(
+                "fulfilment_fee_per_kg",
+                "decimal",
+                "fulfilment fee per kg, local currency",
+                min_value=0,
+            ),
+            _c(
+                "customs_union",
+                "string",
+                "customs union the country belongs to, e.g. EU",
+                required=False,
+                nullable=True,
+            ),
         ),
         key=("marketplace",),
     ),
@@ -227,8 +308,12 @@ ENTITIES: tuple[Entity, ...] = (
             _c("name", "string", "display name"),
             _c("country", "string", "country (ISO alpha-2)", code="iso_country"),
             _c("warehouse_type", "string", "hub or market", allowed=("hub", "market")),
-            _c("marketplace", "string", "marketplace a market warehouse serves (empty for the "
-               "hub)", nullable=True),
+            _c(
+                "marketplace",
+                "string",
+                "marketplace a market warehouse serves (empty for the hub)",
+                nullable=True,
+            ),
         ),
         key=("warehouse_id",),
         references=(_TO_MARKETPLACES,),
@@ -248,8 +333,13 @@ ENTITIES: tuple[Entity, ...] = (
             _c("transit_days_min", "integer", "quoted fastest transit, days", min_value=0),
             _c("transit_days_typical", "integer", "quoted typical transit, days", min_value=0),
             _c("transit_days_max", "integer", "quoted slowest transit, days", min_value=0),
-            _c("insurance_rate", "decimal", "cargo insurance as a share of goods value",
-               min_value=0, max_value=1),
+            _c(
+                "insurance_rate",
+                "decimal",
+                "cargo insurance as a share of goods value",
+                min_value=0,
+                max_value=1,
+            ),
         ),
         key=("lane_id",),
         references=(
@@ -268,16 +358,19 @@ ENTITIES: tuple[Entity, ...] = (
             _c("quantity", "integer", "units shipped (> 0)", min_value=0, min_exclusive=True),
             _c("departed_date", "date", "date the shipment left the hub"),
             _c("expected_arrival_date", "date", "arrival date promised at departure"),
-            _c("arrived_date", "date", "date received at the market warehouse (empty while in "
-               "transit)", nullable=True),
+            _c(
+                "arrived_date",
+                "date",
+                "date received at the market warehouse (empty while in transit)",
+                nullable=True,
+            ),
             _c("freight_cost", "decimal", "freight cost allocated to this line", min_value=0),
             _c("cost_currency", "string", "currency of freight_cost", code="iso_currency"),
         ),
         key=("shipment_id", "sku"),
         references=(Reference(("lane_id",), "lanes", ("lane_id",)), _TO_CATALOG),
         future_date_columns=("departed_date", "arrived_date"),
-        date_ranges=(("departed_date", "arrived_date"), ("departed_date",
-                                                          "expected_arrival_date")),
+        date_ranges=(("departed_date", "arrived_date"), ("departed_date", "expected_arrival_date")),
     ),
     Entity(
         name="tariff_measures",
@@ -286,27 +379,69 @@ ENTITIES: tuple[Entity, ...] = (
         "has no upcoming changes",
         columns=(
             _c("measure_id", "string", "measure id"),
-            _c("destination", "string", "importing country (ISO alpha-2) or customs union (EU)",
-               code="tariff_destination"),
-            _c("hs_code_prefix", "string", "HS code prefix, 2-10 digits, matched by longest "
-               "prefix", code="hs_prefix"),
+            _c(
+                "destination",
+                "string",
+                "importing country (ISO alpha-2) or customs union (EU)",
+                code="tariff_destination",
+            ),
+            _c(
+                "hs_code_prefix",
+                "string",
+                "HS code prefix, 2-10 digits, matched by longest prefix",
+                code="hs_prefix",
+            ),
             _c("origin_country", "string", "origin (ISO alpha-2) or ALL", code="tariff_origin"),
-            _c("measure_type", "string", "mfn, preferential, additional, anti_dumping, "
-               "de_minimis or surcharge", allowed=MEASURE_TYPES),
-            _c("rate_type", "string", "ad_valorem, specific, per_item or compound",
-               allowed=RATE_TYPES),
-            _c("ad_valorem_rate", "decimal", "share of customs value (0.25 is 25 %)",
-               nullable=True, min_value=0, max_value=10),
-            _c("specific_rate", "decimal", "amount per unit of specific_unit", nullable=True,
-               min_value=0),
+            _c(
+                "measure_type",
+                "string",
+                "mfn, preferential, additional, anti_dumping, de_minimis or surcharge",
+                allowed=MEASURE_TYPES,
+            ),
+            _c(
+                "rate_type",
+                "string",
+                "ad_valorem, specific, per_item or compound",
+                allowed=RATE_TYPES,
+            ),
+            _c(
+                "ad_valorem_rate",
+                "decimal",
+                "share of customs value (0.25 is 25 %)",
+                nullable=True,
+                min_value=0,
+                max_value=10,
+            ),
+            _c(
+                "specific_rate",
+                "decimal",
+                "amount per unit of specific_unit",
+                nullable=True,
+                min_value=0,
+            ),
             _c("specific_unit", "string", "kg or item", nullable=True, allowed=("kg", "item")),
-            _c("rate_currency", "string", "currency of specific_rate", nullable=True,
-               code="iso_currency"),
-            _c("value_threshold", "decimal", "de minimis: goods at or below this customs value "
-               "per consignment pay no duty; other measures: applies only at or below it",
-               nullable=True, min_value=0),
-            _c("threshold_currency", "string", "currency of value_threshold", nullable=True,
-               code="iso_currency"),
+            _c(
+                "rate_currency",
+                "string",
+                "currency of specific_rate",
+                nullable=True,
+                code="iso_currency",
+            ),
+            _c(
+                "value_threshold",
+                "decimal",
+                "de minimis: goods at or below this customs value "
+                "per consignment pay no duty; other measures: applies only at or below it",
+                nullable=True,
+                min_value=0,
+            ),
+            _c(
+                "threshold_currency",
+                "string",
+                "currency of value_threshold",
+                nullable=True,
+                code="iso_currency",
+            ),
             _c("valid_from", "date", "first day in force"),
             _c("valid_to", "date", "last day in force (empty: open-ended)", nullable=True),
             _c("legal_basis", "string", "regulation or notice, e.g. Section 301 List 3"),
@@ -314,8 +449,7 @@ ENTITIES: tuple[Entity, ...] = (
         key=("measure_id",),
         date_ranges=(("valid_from", "valid_to"),),
         validity=Validity(
-            key=("destination", "hs_code_prefix", "origin_country", "measure_type",
-                 "legal_basis"),
+            key=("destination", "hs_code_prefix", "origin_country", "measure_type", "legal_basis"),
             valid_from="valid_from",
             valid_to="valid_to",
         ),
@@ -327,8 +461,13 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             _c("rate_date", "date", "date of the rate (gaps are carried forward)"),
             _CURRENCY,
-            _c("usd_per_unit", "decimal", "USD for one unit of currency", min_value=0,
-               min_exclusive=True),
+            _c(
+                "usd_per_unit",
+                "decimal",
+                "USD for one unit of currency",
+                min_value=0,
+                min_exclusive=True,
+            ),
         ),
         key=("rate_date", "currency"),
         future_date_columns=("rate_date",),
@@ -364,8 +503,7 @@ ENTITIES: tuple[Entity, ...] = (
         key=("sku", "marketplace", "valid_from"),
         references=(_TO_CATALOG, _TO_MARKETPLACES),
         date_ranges=(("valid_from", "valid_to"),),
-        validity=Validity(key=("sku", "marketplace"), valid_from="valid_from",
-                          valid_to="valid_to"),
+        validity=Validity(key=("sku", "marketplace"), valid_from="valid_from", valid_to="valid_to"),
     ),
     Entity(
         name="promotions",
@@ -376,8 +514,7 @@ ENTITIES: tuple[Entity, ...] = (
             _SKU,
             _MARKETPLACE,
             _c("promo_type", "string", "deal, coupon or event"),
-            _c("discount_pct", "decimal", "discount off the list price", min_value=0,
-               max_value=1),
+            _c("discount_pct", "decimal", "discount off the list price", min_value=0, max_value=1),
             _c("start_date", "date", "first day"),
             _c("end_date", "date", "last day"),
         ),
@@ -471,3 +608,22 @@ def raw_table(name: str) -> Table:
     cols = {c.name: c.duckdb_type for c in e.columns}
     cols.update(LINEAGE_COLUMNS)
     return Table(RAW_SCHEMA, e.name, cols)
+
+
+def ingest_order() -> tuple[str, ...]:
+    """Entity names ordered so that every entity comes after the entities it refers to."""
+    done: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...] = ()) -> None:
+        if name in done:
+            return
+        if name in path:
+            raise ValueError(f"reference cycle: {' -> '.join(path + (name,))}")
+        for ref in entity(name).references:
+            if ref.target != name:
+                visit(ref.target, path + (name,))
+        done.append(name)
+
+    for e in ENTITIES:
+        visit(e.name)
+    return tuple(done)

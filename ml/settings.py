@@ -7,11 +7,15 @@ The environment is read when a function is called, never at import time.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "KUAJING_DATA_DIR"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# dbt's profile reads the warehouse file from this variable (see dbt_project/profiles.yml).
+WAREHOUSE_ENV = "KUAJING_WAREHOUSE_PATH"
 # First day an order can be partitioned on (orders before it are quarantined).
 ORDERS_FIRST_PARTITION = "2010-01-01"
 
@@ -64,3 +68,13 @@ class DataPaths:
         for folder in (self.raw, self.out, self.dagster_home, self.mlflow):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def dbt_executable() -> Path:
+    """The ``dbt`` of the environment running Kuajing (it need not be activated)."""
+    return Path(sys.executable).parent / "dbt"
+
+
+def dbt_env(paths: DataPaths) -> dict[str, str]:
+    """Environment for a dbt process: the profile reads the warehouse path from it."""
+    return {**os.environ, WAREHOUSE_ENV: str(paths.warehouse)}

@@ -1,0 +1,55 @@
+# Kuajing: `make run` runs the whole pipeline, `make test` runs every test.
+# Only Python 3.11 and the package registries are needed: uv is installed into .tools/,
+# the locked dependencies into .venv/.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+export UV_PYTHON_DOWNLOADS := never
+export KUAJING_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(KUAJING_DATA_DIR)/dagster
+
+.PHONY: run test ui mlflow-ui manifest install browser lint clean-data help
+
+help:
+	@echo "make run     create the environment, demo data if none, and run the whole pipeline"
+	@echo "make test    run every test (installs Debian's chromium for the UI test if missing)"
+	@echo "make ui      open the Dagster UI on http://127.0.0.1:3000"
+	@echo "make lint    ruff check"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+install: $(VENV)/.synced
+
+# dagster-dbt needs dbt's manifest before the definitions load.
+manifest: install
+	cd dbt_project && KUAJING_WAREHOUSE_PATH="$(KUAJING_DATA_DIR)/warehouse.duckdb" \
+		../$(BIN)/dbt parse --quiet --profiles-dir .
+
+run: manifest
+	$(BIN)/python -m orchestration.run
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the UI smoke test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: manifest browser
+	$(BIN)/pytest
+
+ui: manifest
+	$(BIN)/python -c "from ml.settings import DataPaths; from orchestration.run import prepare_instance; prepare_instance(DataPaths.from_env().ensure())"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check ml orchestration tests

@@ -1,0 +1,69 @@
+"""The dbt project as Dagster sees it: where it is, how its nodes map to asset keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+
+from ml.contract import RAW_SCHEMA
+from ml.settings import DBT_PROJECT_DIR, WAREHOUSE_ENV, DataPaths, dbt_env, dbt_executable
+
+
+@contextmanager
+def warehouse_env(paths: DataPaths) -> Iterator[None]:
+    """Point dbt's profile at this data folder's warehouse for the processes started inside.
+
+    ``DbtCliResource`` copies ``os.environ`` when it starts dbt and takes no env of its own.
+    """
+    saved = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(paths.warehouse)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = saved
+
+
+def kuajing_dbt_project() -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def ensure_manifest(project: DbtProject, paths: DataPaths) -> Path:
+    """Build ``target/manifest.json`` if it is missing (``dbt parse``, a few seconds)."""
+    if not project.manifest_path.exists():
+        subprocess.run(
+            [str(dbt_executable()), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            cwd=DBT_PROJECT_DIR,
+            env=dbt_env(paths),
+            check=True,
+        )
+    return project.manifest_path
+
+
+class KuajingDbtTranslator(DagsterDbtTranslator):
+    """Sources are the ingest assets (``raw/<entity>``); models are ``<layer>/<model>``."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([RAW_SCHEMA, dbt_resource_props["name"]])
+        schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props.get(
+            "schema"
+        )
+        return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "ingest"
+        return dbt_resource_props.get("config", {}).get("schema") or "marts"

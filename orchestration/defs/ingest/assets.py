@@ -1,0 +1,208 @@
+"""Ingest assets: one per raw entity of the contract, each guarded by its quality checks.
+
+Every asset reads ``raw/<entity>/`` into ``raw.<entity>`` in the warehouse, quarantines bad rows
+with a reason, and reports three checks: the entity's Great Expectations suite on the accepted
+rows, the reconciliation (rows read = accepted + quarantined), and a warning when rows were
+quarantined. Orders are partitioned by day; every other entity is replaced whole.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from ml import contract
+from ml.contract import Entity
+from orchestration.resources import KuajingResource
+from orchestration.settings import orders_partitions
+
+GROUP = "ingest"
+SUITE_CHECK = "contract_suite"
+RECONCILIATION_CHECK = "reconciliation"
+QUARANTINE_CHECK = "no_quarantined_rows"
+PREVIEW_ROWS = 5
+
+
+def raw_asset_key(entity_name: str) -> dg.AssetKey:
+    return dg.AssetKey([contract.RAW_SCHEMA, entity_name])
+
+
+def column_schema(entity: Entity) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=c.name,
+                type=c.duckdb_type,
+                description=c.description,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in entity.columns
+        ]
+    )
+
+
+def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date] | None:
+    """The inclusive day range of this run's order partitions (one day or a backfill range)."""
+    if not context.has_partition_key_range:
+        return None
+    key_range = context.partition_key_range
+    return dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
+
+
+def _markdown_table(df) -> str:
+    if df is None or df.empty:
+        return "_no rows_"
+    return df.head(PREVIEW_ROWS).astype(str).to_markdown(index=False)
+
+
+def _previous_row_count(context: dg.AssetExecutionContext, key: dg.AssetKey) -> int | None:
+    event = context.instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("rows_in_table")
+    return int(value.value) if value is not None else None
+
+
+def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
+    key = raw_asset_key(entity.name)
+    references = sorted({r.target for r in entity.references if r.target != entity.name})
+    partitioned = entity.partition_column is not None
+
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        description=f"{entity.description} (raw/{entity.name}/, "
+        f"{'required' if entity.required else 'optional'})",
+        deps=[raw_asset_key(r) for r in references],
+        partitions_def=orders_partitions() if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        kinds={"duckdb", "python"},
+        metadata={"dagster/column_schema": column_schema(entity)},
+        check_specs=[
+            dg.AssetCheckSpec(
+                SUITE_CHECK,
+                asset=key,
+                blocking=True,
+                description="Great Expectations suite from the raw data contract: schema, "
+                "types, ranges, ISO codes, HS codes, keys, dates",
+            ),
+            dg.AssetCheckSpec(
+                RECONCILIATION_CHECK,
+                asset=key,
+                blocking=True,
+                description="rows read = rows accepted + rows quarantined (+ rows of other "
+                "partitions), proven against the tables",
+            ),
+            dg.AssetCheckSpec(
+                QUARANTINE_CHECK,
+                asset=key,
+                description="warns when rows were quarantined; see quality.quarantine",
+            ),
+        ],
+    )
+    def _ingest(context: dg.AssetExecutionContext, kuajing: KuajingResource):
+        # Imported here: the Great Expectations import costs seconds and only runs with checks.
+        from ml.ingest import ensure_tables, ingest_entity, reconcile
+        from ml.quality import run_suite
+
+        days = partition_dates(context) if partitioned else None
+        raw_dir = kuajing.paths.raw
+        with kuajing.connect() as con:
+            ensure_tables(con)
+            result = ingest_entity(
+                con,
+                raw_dir,
+                entity.name,
+                run_id=context.run_id,
+                run_date=kuajing.today(),
+                partition_range=days,
+            )
+            recon = reconcile(con, entity.name, context.run_id)
+            where = ""
+            if days is not None:
+                where = (
+                    f" WHERE CAST({entity.partition_column} AS DATE) "
+                    f"BETWEEN DATE '{days[0]}' AND DATE '{days[1]}'"
+                )
+            accepted = con.execute(
+                f"SELECT {', '.join(entity.column_names)} FROM {contract.RAW_SCHEMA}."
+                f"{entity.name}{where}"
+            ).df()
+            rows_in_table = con.execute(
+                f"SELECT count(*) FROM {contract.RAW_SCHEMA}.{entity.name}"
+            ).fetchone()[0]
+
+        if not result.present:
+            if entity.required:
+                raise dg.Failure(
+                    description=f"No files in {raw_dir / entity.name}: {entity.name} is "
+                    "required (CSV or Parquet, see the README's raw data contract).",
+                )
+            context.log.warning(f"{entity.name} is absent (optional): {entity.when_absent}")
+        for skipped in result.skipped_rules:
+            context.log.warning(f"{entity.name}: rule skipped: {skipped}")
+
+        previous = _previous_row_count(context, key)
+        metadata = {
+            "present": result.present,
+            "files": len(result.files),
+            "rows_read": result.rows_read,
+            "rows_accepted": result.rows_accepted,
+            "rows_quarantined": result.rows_quarantined,
+            "rows_in_table": rows_in_table,
+            "dagster/row_count": rows_in_table,
+            "change_in_rows": (rows_in_table - previous) if previous is not None else None,
+            "quarantined_by_rule": dict(result.quarantined_by_rule),
+            "preview": dg.MetadataValue.md(_markdown_table(result.preview)),
+        }
+        if days is not None:
+            metadata["partition_range"] = f"{days[0]}...{days[1]}"
+            metadata["rows_outside_partition"] = result.rows_outside_partition
+        if not result.present:
+            metadata["when_absent"] = entity.when_absent
+        if result.skipped_rules:
+            metadata["skipped_rules"] = list(result.skipped_rules)
+        if result.empty_files:
+            metadata["empty_files"] = list(result.empty_files)
+        if any(result.extra_columns.values()):
+            metadata["extra_columns_ignored"] = {
+                f: cols for f, cols in result.extra_columns.items() if cols
+            }
+        yield dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
+
+        if result.present:
+            suite = run_suite(entity.name, accepted)
+            yield dg.AssetCheckResult(
+                check_name=SUITE_CHECK,
+                passed=bool(suite.success),
+                metadata={
+                    "rows_validated": len(accepted),
+                    "results": dg.MetadataValue.md(suite.as_markdown()),
+                },
+            )
+        else:
+            yield dg.AssetCheckResult(
+                check_name=SUITE_CHECK,
+                passed=True,
+                metadata={"absent": entity.when_absent},
+            )
+        yield dg.AssetCheckResult(
+            check_name=RECONCILIATION_CHECK,
+            passed=bool(recon.ok),
+            metadata={"details": dg.MetadataValue.md(str(recon))},
+        )
+        yield dg.AssetCheckResult(
+            check_name=QUARANTINE_CHECK,
+            passed=result.rows_quarantined == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rows_quarantined": result.rows_quarantined,
+                "by_rule": dict(result.quarantined_by_rule),
+            },
+        )
+
+    return _ingest
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[build_ingest_asset(e) for e in contract.ENTITIES])

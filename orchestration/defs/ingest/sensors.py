@@ -1,0 +1,55 @@
+"""A sensor that rebuilds everything that depends on tariffs when tariff files change."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.resources import KuajingResource
+
+TARIFF_JOB = "tariff_refresh"
+
+
+def tariff_file_fingerprint(folder: Path) -> dict[str, list[float]]:
+    """File name -> (size, modification time) of the tariff files, so edits count as changes."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.name: [p.stat().st_size, p.stat().st_mtime]
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in {".csv", ".parquet"}
+    }
+
+
+def changed_files(previous: dict[str, list[float]], current: dict[str, list[float]]) -> list[str]:
+    """Files added or modified since the previous fingerprint (removals count too)."""
+    changed = [name for name, sig in current.items() if previous.get(name) != sig]
+    removed = [name for name in previous if name not in current]
+    return sorted(changed + removed)
+
+
+@dg.sensor(
+    job_name=TARIFF_JOB,
+    minimum_interval_seconds=60,
+    description="Notices new or changed files in raw/tariff_measures/ and rebuilds the tariff "
+    "measures and every model downstream of them (landed cost, tariff exposure).",
+)
+def tariff_files_sensor(context: dg.SensorEvaluationContext, kuajing: KuajingResource):
+    current = tariff_file_fingerprint(kuajing.paths.raw_entity("tariff_measures"))
+    previous = json.loads(context.cursor) if context.cursor else None
+    context.update_cursor(json.dumps(current))
+    if previous is None:
+        # First tick: remember what is there; the nightly run or `make run` built it already.
+        return dg.SkipReason(f"Started watching {len(current)} tariff file(s).")
+    changed = changed_files(previous, current)
+    if not changed:
+        return dg.SkipReason("No tariff file changed.")
+    return dg.RunRequest(
+        run_key=json.dumps(current, sort_keys=True),
+        tags={"kuajing/changed_tariff_files": ", ".join(changed)[:250]},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[tariff_files_sensor])
