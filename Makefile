@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export KUAJING_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(KUAJING_DATA_DIR)/dagster
 
-.PHONY: run test ui mlflow-ui manifest install browser lint clean-data help
+.PHONY: run test ui manifest install browser lint docs help
 
 help:
 	@echo "make run     create the environment, demo data if none, and run the whole pipeline"
@@ -53,3 +53,6 @@ ui: manifest
 
 lint: install
 	$(BIN)/ruff check ml orchestration tests
+
+docs: install
+	$(BIN)/python -m ml.docs

@@ -627,3 +627,40 @@ def ingest_order() -> tuple[str, ...]:
     for e in ENTITIES:
         visit(e.name)
     return tuple(done)
+
+
+def markdown() -> str:
+    """The contract as README markdown (a test keeps the README's copy in step)."""
+    out: list[str] = []
+    for e in ENTITIES:
+        need = "required" if e.required else "optional"
+        out.append(f"#### `{e.name}/` ({need})\n")
+        out.append(f"{e.description[0].upper()}{e.description[1:]}. Key: "
+                   f"{', '.join(f'`{k}`' for k in e.key)}.")
+        if not e.required:
+            out.append(f" Without it: {e.when_absent}.")
+        out.append("\n\n| column | type | rules | meaning |\n| --- | --- | --- | --- |\n")
+        for c in e.columns:
+            rules = []
+            if not c.required:
+                rules.append("column optional")
+            rules.append("may be empty" if c.nullable else "not empty")
+            if c.min_value is not None:
+                rules.append(f"{'>' if c.min_exclusive else '>='} {c.min_value:g}")
+            if c.max_value is not None:
+                rules.append(f"<= {c.max_value:g}")
+            if c.allowed:
+                rules.append("one of " + ", ".join(c.allowed))
+            if c.code:
+                rules.append(c.code.replace("_", " "))
+            if c.name in e.future_date_columns:
+                rules.append("not in the future")
+            out.append(f"| `{c.name}` | {c.dtype} | {'; '.join(rules)} | {c.description} |\n")
+        for ref in e.references:
+            out.append(f"\n`{', '.join(ref.columns)}` must exist in `{ref.target}` "
+                       "(checked when it is present).")
+        if e.validity:
+            out.append(f"\nNo two rows with the same {', '.join(e.validity.key)} may have "
+                       "overlapping validity.")
+        out.append("\n\n")
+    return "".join(out).rstrip() + "\n"
