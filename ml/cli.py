@@ -138,7 +138,8 @@ def bench_pipeline(
     try:
         sizes = [int(s) for s in skus.split(",") if s.strip()]
     except ValueError:
-        raise click.ClickException(f"--skus must be comma-separated integers, got {skus!r}")
+        message = f"--skus must be comma-separated integers, got {skus!r}"
+        raise click.ClickException(message) from None
     results = run_pipeline_bench(
         sizes, marketplaces=marketplaces, scenario=scenario, workdir=workdir
     )
