@@ -17,7 +17,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # dbt's profile reads the warehouse file from this variable (see dbt_project/profiles.yml).
 WAREHOUSE_ENV = "KUAJING_WAREHOUSE_PATH"
 # First day an order can be partitioned on (orders before it are quarantined).
-ORDERS_FIRST_PARTITION = "2010-01-01"
+ORDERS_FIRST_PARTITION = "2009-01-01"
 
 
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

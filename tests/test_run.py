@@ -32,9 +32,9 @@ def test_order_date_range_spans_every_file_and_ignores_unreadable_dates(tmp_path
 
 def test_order_date_range_is_clipped_to_today_and_first_partition(tmp_path):
     paths = DataPaths(tmp_path)
-    write_orders(paths.raw_entity("orders"), "a.csv", ["2009-05-01", "2031-01-01"])
+    write_orders(paths.raw_entity("orders"), "a.csv", ["2008-05-01", "2031-01-01"])
     first, last = order_date_range(paths, dt.date(2026, 11, 23))
-    assert (first, last) == (dt.date(2010, 1, 1), dt.date(2026, 11, 23))
+    assert (first, last) == (dt.date(2009, 1, 1), dt.date(2026, 11, 23))
 
 
 def test_order_date_range_without_any_readable_date_is_a_clear_error(tmp_path):

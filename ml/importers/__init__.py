@@ -1,0 +1,1 @@
+"""Importers: public datasets turned into the raw data contract (``ml/contract.py``)."""
