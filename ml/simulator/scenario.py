@@ -1,0 +1,203 @@
+"""Scenarios: the sizes and conditions of a simulated seller, read from YAML.
+
+A scenario is a flat mapping (see ``scenarios/default.yaml``); every key is checked here so a typo
+fails loudly instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .reference import MARKETPLACES
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+
+# The data-quality rules the generator can break on purpose (keys of ml.contract.RULES).
+ISSUE_RULES = (
+    "duplicate_key",
+    "orphan_reference",
+    "invalid_currency",
+    "out_of_range",
+    "bad_type",
+    "future_date",
+    "currency_mismatch",
+    "overlapping_validity",
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "default"
+    seed: int = 42
+    n_skus: int = 200
+    history_start: date = date(2024, 11, 1)
+    history_end: date = date(2026, 10, 31)
+    marketplaces: tuple[str, ...] = tuple(MARKETPLACES)
+    planning_horizon_days: int = 28  # planned prices and promotions beyond the history end
+    mean_daily_units: float = 0.25  # mean units per listed SKU x marketplace per day
+    launch_share: float = 0.25  # SKUs launched during the history
+    discontinued_share: float = 0.10  # SKUs reaching end of life during the history
+    elasticity_range: tuple[float, float] = (-3.5, -0.5)
+    promo_intensity: float = 1.0  # scales how often deals and coupons run
+    event_participation: float = 0.35  # share of listings joining a sales-event promotion
+    ad_share: float = 0.15  # share of listings with advertising campaigns
+    safety_days: float = 10.0  # seller's safety stock in days of (estimated) demand
+    late_shipment_share: float = 0.25  # ocean departures that arrive late
+    data_issues: dict[str, float] = field(default_factory=dict)  # rule -> share of rows
+
+    @property
+    def n_days(self) -> int:
+        return (self.history_end - self.history_start).days + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["history_start"] = self.history_start.isoformat()
+        d["history_end"] = self.history_end.isoformat()
+        d["marketplaces"] = list(self.marketplaces)
+        d["elasticity_range"] = list(self.elasticity_range)
+        d["data_issues"] = dict(self.data_issues)
+        return d
+
+
+_FIELDS = {f.name for f in fields(Scenario)}
+
+
+def _bad(key: str, allowed: str, value: Any) -> ValueError:
+    return ValueError(f"scenario key {key!r}: {value!r} is not allowed; expected {allowed}")
+
+
+def _number(key: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> Any:
+    ok_type = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not lo <= value <= hi:
+        kind = "an integer" if integer else "a number"
+        raise _bad(key, f"{kind} from {lo:g} to {hi:g}", value)
+    return int(value) if integer else float(value)
+
+
+def _date(key: str, value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise _bad(key, "an ISO date YYYY-MM-DD", value) from None
+
+
+def _validate(raw: dict[str, Any]) -> Scenario:
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown scenario key {unknown[0]!r}; allowed keys: {', '.join(sorted(_FIELDS))}"
+        )
+    kw: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "name":
+            if not isinstance(value, str) or not value:
+                raise _bad(key, "a non-empty string", value)
+            kw[key] = value
+        elif key == "seed":
+            kw[key] = _number(key, value, 0, 2**32 - 1, integer=True)
+        elif key == "n_skus":
+            kw[key] = _number(key, value, 1, 200_000, integer=True)
+        elif key in ("history_start", "history_end"):
+            kw[key] = _date(key, value)
+        elif key == "marketplaces":
+            if (
+                not isinstance(value, list | tuple)
+                or not value
+                or any(v not in MARKETPLACES for v in value)
+                or len(set(value)) != len(value)
+            ):
+                raise _bad(key, f"a list of distinct codes from {', '.join(MARKETPLACES)}", value)
+            kw[key] = tuple(value)
+        elif key == "planning_horizon_days":
+            kw[key] = _number(key, value, 0, 120, integer=True)
+        elif key == "mean_daily_units":
+            kw[key] = _number(key, value, 0.001, 1000)
+        elif key in (
+            "launch_share",
+            "discontinued_share",
+            "event_participation",
+            "ad_share",
+            "late_shipment_share",
+        ):
+            kw[key] = _number(key, value, 0, 1)
+        elif key == "promo_intensity":
+            kw[key] = _number(key, value, 0, 10)
+        elif key == "safety_days":
+            kw[key] = _number(key, value, 0, 365)
+        elif key == "elasticity_range":
+            if (
+                not isinstance(value, list | tuple)
+                or len(value) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int | float) for v in value)
+                or not -10 <= value[0] <= value[1] < 0
+            ):
+                raise _bad(key, "[low, high] with -10 <= low <= high < 0", value)
+            kw[key] = (float(value[0]), float(value[1]))
+        elif key == "data_issues":
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise _bad(
+                    key,
+                    f"a mapping of rule -> share of rows; rules: {', '.join(ISSUE_RULES)}",
+                    value,
+                )
+            issues: dict[str, float] = {}
+            for rule, rate in value.items():
+                if rule not in ISSUE_RULES:
+                    raise ValueError(
+                        f"scenario key 'data_issues': unknown rule {rule!r}; "
+                        f"allowed rules: {', '.join(ISSUE_RULES)}"
+                    )
+                issues[rule] = _number(f"data_issues.{rule}", rate, 0, 0.05)
+            kw[key] = issues
+    scenario = Scenario(**kw)
+    if scenario.history_end < scenario.history_start:
+        raise _bad(
+            "history_end",
+            f"a date on or after history_start {scenario.history_start.isoformat()}",
+            scenario.history_end.isoformat(),
+        )
+    if scenario.n_days < 60:
+        raise _bad(
+            "history_start",
+            "at least 60 days of history before history_end",
+            scenario.history_start.isoformat(),
+        )
+    return scenario
+
+
+def available_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_scenario(name_or_path: str = "default", overrides: dict | None = None) -> Scenario:
+    """A scenario by bare name (``scenarios/<name>.yaml``) or path, with ``overrides`` applied.
+
+    Overrides replace whole keys (``{"data_issues": {}}`` gives perfectly clean data).
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.parent != Path("."):
+        path = candidate
+    else:
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ValueError(
+                f"unknown scenario {name_or_path!r}; available: "
+                f"{', '.join(available_scenarios())} (or give a path to a .yaml)"
+            )
+    if not path.exists():
+        raise ValueError(f"scenario file {str(path)!r} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"scenario file {str(path)!r} must hold a mapping of keys")
+    if overrides:
+        raw = {**raw, **overrides}
+    return _validate(raw)

@@ -1,0 +1,179 @@
+"""The simulator's ground truth: the true demand function, callable for any price and date.
+
+Stored in ``paths.truth`` (never read by the pipeline): per-listing parameters, the price list,
+promotion and ad campaign calendars, the scenario copy and the injected data issues. Calendar
+components (weekly, yearly, holidays, sales events) are pure functions of the date, so dates after
+the history extend naturally and the trend continues.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import calendar as cal
+from .demand import lifecycle, mean_demand
+
+DateLike = str | date | pd.Timestamp | np.datetime64
+
+
+@dataclass
+class GroundTruth:
+    truth_dir: Path
+    meta: dict
+    series: pd.DataFrame  # indexed by (sku, marketplace)
+    prices: pd.DataFrame
+    promotions: pd.DataFrame
+    campaigns: pd.DataFrame
+    injected_issues: dict[str, int]
+
+    @classmethod
+    def load(cls, truth_dir: Path) -> GroundTruth:
+        truth_dir = Path(truth_dir)
+        if not (truth_dir / "meta.json").exists():
+            raise FileNotFoundError(f"{truth_dir} holds no simulator ground truth (meta.json)")
+        meta = json.loads((truth_dir / "meta.json").read_text())
+        series = pd.read_parquet(truth_dir / "series.parquet").set_index(["sku", "marketplace"])
+        return cls(
+            truth_dir=truth_dir,
+            meta=meta,
+            series=series,
+            prices=pd.read_parquet(truth_dir / "prices.parquet"),
+            promotions=pd.read_parquet(truth_dir / "promotions.parquet"),
+            campaigns=pd.read_parquet(truth_dir / "ad_campaigns.parquet"),
+            injected_issues=json.loads((truth_dir / "injected_issues.json").read_text()),
+        )
+
+    @property
+    def day_zero(self) -> date:
+        return date.fromisoformat(self.meta["day_zero"])
+
+    def listings(self) -> pd.DataFrame:
+        """Every (sku, marketplace) with its true parameters."""
+        return self.series.reset_index()
+
+    def _days(self, dates) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        idx = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(dates)))).normalize()
+        days = (idx - pd.Timestamp(self.day_zero)).days.to_numpy()
+        return idx, days
+
+    def _grouped(self, name: str) -> dict[tuple[str, str], pd.DataFrame]:
+        cache = self.__dict__.setdefault("_groups", {})
+        if name not in cache:
+            table = getattr(self, name)
+            cache[name] = {key: g for key, g in table.groupby(["sku", "marketplace"])}
+        return cache[name]
+
+    def _interval_value(
+        self, name: str, key: tuple[str, str], days: np.ndarray, column: str
+    ) -> np.ndarray:
+        out = np.zeros(len(days))
+        rows = self._grouped(name).get(key)
+        if rows is not None:
+            for start, end, value in zip(rows["start"], rows["end"], rows[column], strict=True):
+                out[(days >= start) & (days <= end)] = value
+        return out
+
+    def _list_price(self, key: tuple[str, str], days: np.ndarray) -> np.ndarray:
+        ref = float(self._row(*key)["ref_price"])
+        p = self._grouped("prices").get(key)
+        if p is None:
+            return np.full(len(days), ref)
+        p = p.sort_values("day")
+        pos = np.searchsorted(p["day"].to_numpy(), days, side="right") - 1
+        vals = p["list_price"].to_numpy()
+        return np.where(pos >= 0, vals[np.maximum(pos, 0)], ref)
+
+    def list_price(self, sku: str, marketplace: str, dates) -> np.ndarray:
+        """The simulated list price of each date (the latest change on or before it)."""
+        return self._list_price((sku, marketplace), self._days(dates)[1])
+
+    def discount(self, sku: str, marketplace: str, dates) -> np.ndarray:
+        """The promotion discount of each date (0 without a promotion)."""
+        return self._interval_value(
+            "promotions", (sku, marketplace), self._days(dates)[1], "discount"
+        )
+
+    def ad_budget(self, sku: str, marketplace: str, dates) -> np.ndarray:
+        return self._interval_value("campaigns", (sku, marketplace), self._days(dates)[1], "budget")
+
+    def displayed_price(self, sku: str, marketplace: str, dates) -> np.ndarray:
+        """List price x (1 - discount): what shoppers saw, and what orders were priced at."""
+        return self.list_price(sku, marketplace, dates) * (
+            1 - self.discount(sku, marketplace, dates)
+        )
+
+    def _row(self, sku: str, marketplace: str) -> pd.Series:
+        rows = self.__dict__.setdefault("_rows", {})
+        if not rows:
+            rows.update(
+                {
+                    key: r
+                    for key, r in zip(
+                        self.series.index, self.series.to_dict("records"), strict=True
+                    )
+                }
+            )
+        try:
+            return rows[(sku, marketplace)]
+        except KeyError:
+            raise KeyError(f"{sku} is not listed in {marketplace} in this simulation") from None
+
+    def _mean(self, sku: str, marketplace: str, dates, price) -> np.ndarray:
+        r = self._row(sku, marketplace)
+        key = (sku, marketplace)
+        idx, days = self._days(dates)
+        disc = self._interval_value("promotions", key, days, "discount")
+        shown = (
+            self._list_price(key, days) * (1 - disc)
+            if price is None
+            else np.asarray(price, dtype=float)
+        )
+        shape, amp = cal.yearly_log_shape(r["profile_key"], idx.dayofyear.to_numpy())
+        strength = r["season_strength"] * amp
+        return mean_demand(
+            base=r["base"],
+            growth=r["growth"],
+            years=days / 365.25,
+            life=lifecycle(days, r["listed_from"], r["discontinued"], r["ramp_days"]),
+            weekly=cal.weekly_factor(marketplace, idx.dayofweek.to_numpy()),
+            yearly=np.exp(strength * shape) / np.i0(strength),
+            event=cal.event_factor(marketplace, idx),
+            event_sensitivity=r["event_sensitivity"],
+            price=shown,
+            ref_price=r["ref_price"],
+            elasticity=r["elasticity"],
+            on_promo=(disc > 0),
+            promo_uplift=r["promo_uplift"],
+            budget=self._interval_value("campaigns", key, days, "budget"),
+            ad_beta=r["ad_beta"],
+            ad_scale=r["ad_scale"],
+        )
+
+    def expected_demand(self, sku: str, marketplace: str, dates, price=None) -> np.ndarray:
+        """True mean daily units on each date, unconstrained by stock.
+
+        ``price`` (scalar or one per date, displayed price in local currency) replaces the
+        simulated price of the day (list price x (1 - promotion discount)); a promotion's
+        visibility uplift and advertising stay as simulated for that day.
+        """
+        idx, _ = self._days(dates)
+        if price is not None:
+            price = np.broadcast_to(np.asarray(price, dtype=float), (len(idx),))
+        return self._mean(sku, marketplace, idx, price)
+
+    def price_response(
+        self, sku: str, marketplace: str, date: DateLike, prices: np.ndarray
+    ) -> np.ndarray:
+        """Expected units on ``date`` for each displayed price in ``prices``."""
+        prices = np.asarray(prices, dtype=float)
+        dates = pd.DatetimeIndex([pd.Timestamp(date)] * prices.size)
+        return self._mean(sku, marketplace, dates, prices.ravel()).reshape(prices.shape)
+
+    def elasticity(self, sku: str, marketplace: str) -> float:
+        return float(self._row(sku, marketplace)["elasticity"])
