@@ -1,0 +1,65 @@
+-- Every SKU: the catalog when given, plus SKUs seen only in orders (no cost, weight or HS code).
+with catalog as (
+    select * from {{ ref('stg_raw__catalog') }}
+),
+
+order_skus as (
+    select
+        sku,
+        min(order_date) as first_order_date,
+        max(order_date) as last_order_date,
+        count(distinct marketplace) as marketplaces_sold_in
+    from {{ ref('stg_raw__orders') }}
+    group by sku
+),
+
+from_catalog as (
+    select
+        sku,
+        title,
+        category,
+        hs_code,
+        origin_country,
+        unit_cost,
+        cost_currency,
+        weight_kg,
+        launch_date,
+        discontinued_date,
+        true as is_in_catalog
+    from catalog
+),
+
+from_orders_only as (
+    select
+        sku,
+        null::varchar as title,
+        null::varchar as category,
+        null::varchar as hs_code,
+        null::varchar as origin_country,
+        null::double as unit_cost,
+        null::varchar as cost_currency,
+        null::double as weight_kg,
+        null::date as launch_date,
+        null::date as discontinued_date,
+        false as is_in_catalog
+    from order_skus
+    where sku not in (select sku from catalog)
+),
+
+combined as (
+    select * from from_catalog
+    union all
+    select * from from_orders_only
+),
+
+final as (
+    select
+        combined.*,
+        order_skus.first_order_date,
+        order_skus.last_order_date,
+        coalesce(order_skus.marketplaces_sold_in, 0) as marketplaces_sold_in
+    from combined
+    left join order_skus on combined.sku = order_skus.sku
+)
+
+select * from final

@@ -1,0 +1,60 @@
+-- The measures in force for a listing on each landed-cost date, after precedence: within each
+-- (measure_type, legal_basis) group an origin-specific measure beats an ALL-origin one, then the
+-- longest HS prefix wins (then a country destination beats a customs union). Different legal
+-- bases are kept side by side: they stack. Thresholds and de minimis depend on the mode and are
+-- applied in int_duty_measures_evaluated.
+with dates as (
+    select * from {{ ref('int_landed_cost_dates_enumerated') }}
+),
+
+matched as (
+    select * from {{ ref('int_tariff_measures_matched') }}
+),
+
+in_force as (
+    select
+        dates.effective_date,
+        matched.*,
+        row_number() over (
+            partition by
+                matched.sku, matched.marketplace, dates.effective_date,
+                matched.measure_type, matched.legal_basis
+            order by
+                (matched.origin_country <> 'ALL') desc,
+                length(matched.hs_code_prefix) desc,
+                (matched.destination = matched.destination_country) desc,
+                matched.measure_id
+        ) as precedence
+    from dates
+    inner join matched
+        on dates.sku = matched.sku
+        and dates.marketplace = matched.marketplace
+        and dates.effective_date >= matched.valid_from
+        and (matched.valid_to is null or dates.effective_date <= matched.valid_to)
+),
+
+final as (
+    select
+        sku,
+        marketplace,
+        effective_date,
+        measure_id,
+        measure_type,
+        legal_basis,
+        destination,
+        hs_code_prefix,
+        origin_country,
+        rate_type,
+        ad_valorem_rate,
+        specific_rate,
+        specific_unit,
+        rate_currency,
+        value_threshold,
+        threshold_currency,
+        valid_from,
+        valid_to
+    from in_force
+    where precedence = 1
+)
+
+select * from final
