@@ -37,9 +37,23 @@ def kuajing_dbt_project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    """True when the manifest is missing or older than any model, seed, macro or config file.
+
+    A stale manifest makes dagster-dbt fail mid-run on nodes it has never heard of.
+    """
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    for folder in ("models", "seeds", "macros", "tests"):
+        sources += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
+    return any(p.exists() and p.stat().st_mtime > built for p in sources)
+
+
 def ensure_manifest(project: DbtProject, paths: DataPaths) -> Path:
-    """Build ``target/manifest.json`` if it is missing (``dbt parse``, a few seconds)."""
-    if not project.manifest_path.exists():
+    """Build ``target/manifest.json`` (``dbt parse``, a few seconds) if missing or stale."""
+    if manifest_is_stale(Path(project.project_dir), project.manifest_path):
         subprocess.run(
             [str(dbt_executable()), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
             cwd=DBT_PROJECT_DIR,

@@ -76,7 +76,7 @@ def order_date_range(paths: DataPaths, today: dt.date) -> tuple[dt.date, dt.date
             row = con.execute(
                 "SELECT min(d), max(d) FROM (SELECT TRY_CAST(TRY_CAST(order_date AS VARCHAR) "
                 f"AS TIMESTAMP)::DATE AS d FROM {reader})"
-            ).fetchone()
+            ).fetchall()[0]
             dates += [d for d in row if d is not None]
     finally:
         con.close()
@@ -147,7 +147,8 @@ def summarize(paths: DataPaths, run_id: str, seconds: float) -> str:
         lines.append("Raw entities (rows accepted / quarantined):")
         absent = []
         for e in contract.ENTITIES:
-            rows = con.execute(f"SELECT count(*) FROM {contract.RAW_SCHEMA}.{e.name}").fetchone()[0]
+            table = f"{contract.RAW_SCHEMA}.{e.name}"
+            rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             present = has_files(paths.raw_entity(e.name))
             if not present:
                 absent.append(e)
@@ -161,7 +162,7 @@ def summarize(paths: DataPaths, run_id: str, seconds: float) -> str:
         ).fetchall()
         lines.append("Marts (rows):")
         for (name,) in marts:
-            rows = con.execute(f'SELECT count(*) FROM marts."{name}"').fetchone()[0]
+            rows = con.execute(f'SELECT count(*) FROM marts."{name}"').fetchall()[0][0]
             lines.append(f"  marts.{name:<34} {rows:>12,}")
     finally:
         con.close()

@@ -40,7 +40,7 @@ def test_summary_says_what_was_built_and_where(pipeline_run):
 
 def test_every_mart_is_built_and_not_empty(warehouse):
     for mart in MARTS:
-        rows = warehouse.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0]
+        rows = warehouse.execute(f"SELECT count(*) FROM marts.{mart}").fetchall()[0][0]
         assert rows > 0, mart
 
 
@@ -52,11 +52,11 @@ def test_rows_read_equal_rows_accepted_plus_quarantined(warehouse):
     assert {row[0] for row in log} >= {"orders", "catalog", "tariff_measures"}
     for entity, read, accepted, quarantined, outside in log:
         assert read == accepted + quarantined + outside, entity
-        in_table = warehouse.execute(f"SELECT count(*) FROM raw.{entity}").fetchone()[0]
+        in_table = warehouse.execute(f"SELECT count(*) FROM raw.{entity}").fetchall()[0][0]
         in_quarantine = warehouse.execute(
             "SELECT count(*) FROM quality.quarantine WHERE entity = ? AND row_number IS NOT NULL",
             [entity],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         assert (in_table, in_quarantine) == (accepted, quarantined), entity
 
 
@@ -73,7 +73,7 @@ def test_quarantine_catches_exactly_the_injected_issues(pipeline_run, warehouse)
     sample = warehouse.execute(
         "SELECT entity, source_file, row_number, reason, original_values "
         "FROM quality.quarantine LIMIT 1"
-    ).fetchone()
+    ).fetchall()[0]
     assert sample[1] and sample[2] >= 1 and sample[3]
     assert isinstance(json.loads(sample[4]), dict)
 
@@ -93,8 +93,8 @@ def test_run_is_recorded_in_the_instance_with_passing_checks(instance):
 
 def test_rerunning_a_partition_does_not_duplicate_orders(pipeline_run, warehouse):
     day = warehouse.execute(
-        "SELECT max(CAST(order_date AS DATE)) FROM raw.orders").fetchone()[0]
-    before = warehouse.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
+        "SELECT max(CAST(order_date AS DATE)) FROM raw.orders").fetchall()[0][0]
+    before = warehouse.execute("SELECT count(*) FROM raw.orders").fetchall()[0][0]
     warehouse.close()
     proc = subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize", "-m",
@@ -104,10 +104,10 @@ def test_rerunning_a_partition_does_not_duplicate_orders(pipeline_run, warehouse
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     con = duckdb.connect(str(DataPaths(pipeline_run.data_dir).warehouse), read_only=True)
     try:
-        after = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
+        after = con.execute("SELECT count(*) FROM raw.orders").fetchall()[0][0]
         duplicates = con.execute(
             "SELECT count(*) FROM (SELECT order_id, sku FROM raw.orders "
-            "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+            "GROUP BY ALL HAVING count(*) > 1)").fetchall()[0][0]
     finally:
         con.close()
     assert after == before

@@ -603,7 +603,7 @@ def test_real_output_is_ingested_without_quarantine(real, tmp_path):
         assert orders.skipped_rules == ["orphan_reference on sku: catalog is absent"]
         units, first = con.execute(
             "SELECT sum(quantity), min(order_date) FROM raw.orders"
-        ).fetchone()
+        ).fetchall()[0]
         assert units == real["orders"]["quantity"].sum()
         assert str(first) == real["report"].date_from
     finally:

@@ -129,7 +129,7 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             ).df()
             rows_in_table = con.execute(
                 f"SELECT count(*) FROM {contract.RAW_SCHEMA}.{entity.name}"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
 
         if not result.present:
             if entity.required:
@@ -170,7 +170,9 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
 
         if result.present:
-            suite = run_suite(entity.name, accepted)
+            suite = run_suite(
+                entity.name, accepted, run_date=kuajing.today(), min_rows=0 if partitioned else 1
+            )
             yield dg.AssetCheckResult(
                 check_name=SUITE_CHECK,
                 passed=bool(suite.success),

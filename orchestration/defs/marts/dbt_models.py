@@ -23,10 +23,10 @@ def table_metadata(kuajing: KuajingResource, schema: str, table: str) -> dict:
             "SELECT table_type FROM information_schema.tables "
             "WHERE table_schema = ? AND table_name = ?",
             [schema, table],
-        ).fetchone()
-        if found is None:
+        ).fetchall()
+        if not found:
             return {}
-        rows = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+        rows = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall()[0][0]
         metadata: dict = {"dagster/row_count": rows}
         if schema == "marts":
             preview = con.execute(f'SELECT * FROM "{schema}"."{table}" LIMIT {PREVIEW_ROWS}').df()
