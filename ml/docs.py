@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 from ml import contract
 from ml.settings import PROJECT_ROOT

@@ -1,0 +1,229 @@
+"""Rolling-origin backtest of Kuajing against baselines and peers on the same folds.
+
+Fold k ends its history at a cutoff and forecasts the next ``horizon`` periods; cutoffs step back
+``horizon`` periods from the end, so the last fold ends at the last observed period and folds do
+not overlap. Each model sees only the truncated panel (history up to the cutoff, plus the planned
+prices and discounts of the forecast periods). Every model is scored on the same rows: series
+listed at the cutoff, target periods whose demand was observed (censored periods have no actual).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import baselines
+from .metrics import rmsse_scale, summarize
+from .model import ForecastConfig, fit, predict
+from .panel import Panel, build_panel
+
+MODEL_KEYS = (
+    "kuajing",
+    "seasonal_naive",
+    "moving_average",
+    "statsforecast_autoets",
+    "statsforecast_croston",
+    "mlforecast",
+    "oracle",
+)
+TARGET_COVERAGE = 0.80
+
+
+@dataclass
+class BacktestResult:
+    forecasts: pd.DataFrame  # model, fold, series, sku, marketplace, date, horizon, actual, ...
+    timings: pd.DataFrame  # model, fold, fit_seconds, predict_seconds
+    scales: dict[int, pd.Series]  # fold -> RMSSE scale per series
+    grain: str
+    horizon: int
+    cutoffs: list[pd.Timestamp]
+
+    def metrics(self, by: str | None = None) -> pd.DataFrame:
+        return compare(self, by=by)
+
+
+def fold_cutoffs(n_history: int, horizon: int, n_folds: int, step: int | None = None) -> list[int]:
+    """History lengths of each fold (the cutoff is the period before the forecast)."""
+    step = step or horizon
+    cuts = [n_history - horizon - k * step for k in range(n_folds)][::-1]
+    if cuts[0] < 2 * horizon + 2:
+        raise ValueError(
+            f"{n_history} periods cannot hold {n_folds} folds of {horizon} after a training "
+            "history; use fewer folds or a shorter horizon"
+        )
+    return cuts
+
+
+def backtest(
+    demand: pd.DataFrame | None = None,
+    *,
+    panel: Panel | None = None,
+    skus: pd.DataFrame | None = None,
+    marketplaces: pd.DataFrame | None = None,
+    config: ForecastConfig | None = None,
+    n_folds: int = 3,
+    models: tuple[str, ...] = MODEL_KEYS,
+    truth: Any = None,
+    n_jobs: int | None = None,
+) -> BacktestResult:
+    """Run the backtest; ``truth`` (a simulator ``GroundTruth``) adds the oracle."""
+    config = config or ForecastConfig()
+    unknown = set(models) - set(MODEL_KEYS)
+    if unknown:
+        raise ValueError(f"unknown models {sorted(unknown)}; known: {MODEL_KEYS}")
+    if panel is None:
+        if demand is None:
+            raise ValueError("backtest needs demand rows or a panel")
+        panel = build_panel(demand, skus=skus, marketplaces=marketplaces, grain=config.grain)
+    horizon = config.resolved_horizon(panel.grain)
+    wanted = [m for m in models if m != "oracle" or truth is not None]
+    frames, timings, scales, cutoffs = [], [], {}, []
+    cut_indexes = fold_cutoffs(panel.n_history, horizon, n_folds)
+    for fold, cut in enumerate(cut_indexes):
+        known = panel.truncate(cut, keep_plan=horizon)
+        series = np.flatnonzero(known.listed[:, cut - 1])
+        cutoffs.append(panel.dates[cut - 1])
+        scale = rmsse_scale(known.units)
+        scales[fold] = pd.Series(scale[series], index=series)
+        actual = panel.units[series][:, cut : cut + horizon]
+        truth_rows = pd.DataFrame(
+            {
+                "series": np.repeat(series, horizon),
+                "target_index": np.tile(np.arange(cut, cut + horizon), len(series)),
+                "actual": actual.reshape(-1),
+            }
+        ).dropna(subset=["actual"])
+        jobs = n_jobs or config.num_threads
+        for name, fc in _run_models(known, horizon, series, wanted, config, truth, jobs):
+            scored = truth_rows.merge(fc.frame, on=["series", "target_index"], how="left")
+            if scored["mean"].isna().any():
+                raise RuntimeError(f"{name} left {int(scored['mean'].isna().sum())} rows empty")
+            scored.insert(0, "model", name)
+            scored.insert(1, "fold", fold)
+            frames.append(scored)
+            timings.append((name, fold, fc.fit_seconds, fc.predict_seconds))
+    forecasts = pd.concat(frames, ignore_index=True)
+    keys = panel.series.iloc[forecasts["series"].to_numpy()]
+    forecasts["sku"] = keys["sku"].to_numpy()
+    forecasts["marketplace"] = keys["marketplace"].to_numpy()
+    forecasts["date"] = panel.dates[forecasts["target_index"].to_numpy()]
+    first_target = np.array(cut_indexes)[forecasts["fold"].to_numpy()]
+    forecasts["horizon"] = forecasts["target_index"].to_numpy() - first_target + 1
+    return BacktestResult(
+        forecasts=forecasts,
+        timings=pd.DataFrame(timings, columns=["model", "fold", "fit_seconds", "predict_seconds"]),
+        scales=scales,
+        grain=panel.grain,
+        horizon=horizon,
+        cutoffs=cutoffs,
+    )
+
+
+def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
+    """Yield (model key, PeerForecast) for one fold."""
+    for name in wanted:
+        if name == "kuajing":
+            started = time.perf_counter()
+            model = fit(panel=known, config=config)
+            fitted = time.perf_counter()
+            mask = np.zeros(known.n_series, bool)
+            mask[series] = True
+            fc = predict(model, known, series_mask=mask)
+            done = time.perf_counter()
+            keys = pd.MultiIndex.from_frame(known.series[["sku", "marketplace"]])
+            fc["series"] = keys.get_indexer(pd.MultiIndex.from_frame(fc[["sku", "marketplace"]]))
+            fc["target_index"] = known.n_history - 1 + fc["horizon"]
+            cols = ["series", "target_index", "mean", "p10", "p50", "p90"]
+            yield name, baselines.PeerForecast(fc[cols], fitted - started, done - fitted)
+        elif name == "seasonal_naive":
+            yield name, baselines.seasonal_naive(known, horizon, series)
+        elif name == "moving_average":
+            yield name, baselines.moving_average(known, horizon, series)
+        elif name == "mlforecast":
+            yield (
+                name,
+                baselines.mlforecast_lightgbm(
+                    known, horizon, series, seed=config.seed, n_jobs=config.num_threads
+                ),
+            )
+        elif name == "oracle":
+            yield name, baselines.oracle(known, horizon, series, truth)
+    stats_keys = [k for k in ("statsforecast_autoets", "statsforecast_croston") if k in wanted]
+    if stats_keys:
+        for key, fc in baselines.statsforecast_models(known, horizon, series, n_jobs).items():
+            if key in stats_keys:
+                yield key, fc
+
+
+def _metrics_of(frame: pd.DataFrame, scales: dict[int, pd.Series]) -> dict[str, float]:
+    # RMSSE per fold (each fold has its own in-sample scale), then averaged over folds.
+    per_fold = [summarize(g, scales[f]) for f, g in frame.groupby("fold")]
+    out = summarize(frame, pd.concat(scales.values()).groupby(level=0).last())
+    out["rmsse"] = float(np.nanmean([m["rmsse"] for m in per_fold]))
+    return out
+
+
+def compare(result: BacktestResult, by: str | None = None) -> pd.DataFrame:
+    """The comparison table: one row per model (and per ``by`` value, e.g. "marketplace"),
+    metrics over all folds, fit/predict seconds summed over folds, and WAPE relative to the
+    oracle and to seasonal naive."""
+    rows = []
+    groups = [("all", result.forecasts)] if by is None else result.forecasts.groupby(by)
+    timing = result.timings.groupby("model")[["fit_seconds", "predict_seconds"]].sum()
+    for key, frame in groups:
+        for model, g in frame.groupby("model", sort=False):
+            m = _metrics_of(g, result.scales)
+            m["model"] = model
+            if by is not None:
+                m[by] = key
+            if model in timing.index:
+                m.update(timing.loc[model].to_dict())
+            rows.append(m)
+    table = pd.DataFrame(rows)
+    index = ["model"] if by is None else [by, "model"]
+    table = table.set_index(index)
+    for ref in ("oracle", "seasonal_naive"):
+        if ref in table.index.get_level_values("model"):
+            base = table.xs(ref, level="model")["wape"] if by else table.loc[ref, "wape"]
+            if by:
+                table[f"wape_vs_{ref}"] = (
+                    table["wape"] / base.reindex(table.index.get_level_values(by)).to_numpy()
+                )
+            else:
+                table[f"wape_vs_{ref}"] = table["wape"] / base
+    return table
+
+
+def is_better(
+    candidate: dict[str, float], champion: dict[str, float], coverage_tolerance: float = 0.01
+) -> tuple[bool, str]:
+    """The registry gate, on metrics of the same backtest.
+
+    The candidate wins when its WAPE is strictly lower AND its P10-P90 coverage is not further
+    from the 80 % target than the champion's by more than ``coverage_tolerance`` (one point:
+    a model must not buy accuracy with miscalibrated intervals). Missing or NaN metrics lose.
+    Returns (decision, reason) so the reason can be logged.
+    """
+    for name, metrics in (("candidate", candidate), ("champion", champion)):
+        for key in ("wape", "coverage_p10_p90"):
+            value = metrics.get(key)
+            if value is None or not np.isfinite(value):
+                return False, f"{name} has no {key}"
+    wape_c, wape_ch = candidate["wape"], champion["wape"]
+    err_c = abs(candidate["coverage_p10_p90"] - TARGET_COVERAGE)
+    err_ch = abs(champion["coverage_p10_p90"] - TARGET_COVERAGE)
+    if wape_c >= wape_ch:
+        return False, f"WAPE {wape_c:.4f} is not lower than the champion's {wape_ch:.4f}"
+    if err_c > err_ch + coverage_tolerance:
+        return False, (
+            f"coverage error {err_c:.3f} is worse than the champion's {err_ch:.3f} "
+            f"(+{coverage_tolerance:.3f} allowed)"
+        )
+    return True, (
+        f"WAPE {wape_c:.4f} < {wape_ch:.4f} and coverage error {err_c:.3f} "
+        f"<= {err_ch:.3f} + {coverage_tolerance:.3f}"
+    )

@@ -1,0 +1,136 @@
+"""Plots of a forecast for the training run's artifacts: PNG bytes (optionally written to a path).
+
+Pure functions over frames (no MLflow): ``forecast_vs_actual`` draws the actuals against P50
+with the P10-P90 band, one small panel per series; ``sample_series`` and ``worst_series`` choose
+which series to draw from backtest forecasts (``BacktestResult.forecasts``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SeriesKey = tuple[str, str]  # (sku, marketplace)
+
+
+def _pyplot():
+    # Agg: no display on servers and in Dagster runs; imported lazily so that importing
+    # ml.forecast stays cheap.
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path | None) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    png = buf.getvalue()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(png)
+    return png
+
+
+def _one_model(frame: pd.DataFrame, model: str | None) -> pd.DataFrame:
+    """Backtest frames hold every model's rows: keep ``model``'s when the column is there."""
+    if model is not None and "model" in frame.columns:
+        return frame[frame["model"] == model]
+    return frame
+
+
+def forecast_vs_actual(
+    frame: pd.DataFrame,
+    series_keys: Sequence[SeriesKey],
+    title: str,
+    *,
+    model: str | None = "kuajing",
+    ncols: int = 3,
+    path: str | Path | None = None,
+) -> bytes:
+    """Actual units vs P50 with the P10-P90 band, one panel per (sku, marketplace) key.
+
+    ``frame``: sku, marketplace, date, actual (may be NaN or absent), p10, p50, p90; rows of
+    other models are dropped when it has a ``model`` column. Keys without rows get an empty panel.
+    """
+    plt = _pyplot()
+    data = _one_model(frame, model)
+    keys = list(series_keys)
+    n = max(len(keys), 1)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.2 * ncols, 2.6 * nrows), squeeze=False, sharex=False
+    )
+    groups = dict(tuple(data.groupby(["sku", "marketplace"], sort=False)))
+    for ax, key in zip(axes.flat, keys, strict=False):
+        g = groups.get(tuple(key))
+        ax.set_title(f"{key[0]} / {key[1]}", fontsize=9)
+        if g is None or g.empty:
+            ax.text(0.5, 0.5, "no rows", ha="center", va="center", transform=ax.transAxes)
+            continue
+        g = g.sort_values("date")
+        dates = pd.to_datetime(g["date"])
+        ax.fill_between(dates, g["p10"], g["p90"], alpha=0.25, color="tab:blue", label="P10-P90")
+        ax.plot(dates, g["p50"], color="tab:blue", lw=1.2, label="P50")
+        if "actual" in g.columns:
+            ax.plot(dates, g["actual"], color="black", lw=0.9, marker=".", ms=3, label="actual")
+        ax.tick_params(labelsize=7)
+        ax.tick_params(axis="x", labelrotation=30)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.set_visible(False)
+    if keys:
+        axes.flat[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def feature_importance_plot(
+    importance_df: pd.DataFrame, *, top: int = 25, path: str | Path | None = None
+) -> bytes:
+    """Horizontal bars of the ``top`` features by gain (``DemandForecaster.feature_importance()``:
+    feature, gain), as shares of the total gain."""
+    plt = _pyplot()
+    imp = importance_df.sort_values("gain", ascending=False).head(top)
+    total = float(importance_df["gain"].sum()) or 1.0
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(imp) + 1.2))
+    ax.barh(imp["feature"][::-1], imp["gain"][::-1] / total, color="tab:blue")
+    ax.set_xlabel("share of total gain")
+    ax.set_title(f"Feature importance (top {len(imp)} by gain)")
+    ax.tick_params(labelsize=8)
+    return _save(fig, path)
+
+
+def _keys(frame: pd.DataFrame) -> list[SeriesKey]:
+    pairs = frame[["sku", "marketplace"]].drop_duplicates().sort_values(["sku", "marketplace"])
+    return [(str(s), str(m)) for s, m in pairs.itertuples(index=False)]
+
+
+def sample_series(
+    backtest_forecasts: pd.DataFrame, n: int, seed: int = 0, *, model: str | None = "kuajing"
+) -> list[SeriesKey]:
+    """``n`` (sku, marketplace) keys drawn at random (deterministic for ``seed``), sorted."""
+    keys = _keys(_one_model(backtest_forecasts, model))
+    if n >= len(keys):
+        return keys
+    chosen = np.random.default_rng(seed).choice(len(keys), size=n, replace=False)
+    return [keys[i] for i in sorted(chosen)]
+
+
+def worst_series(
+    backtest_forecasts: pd.DataFrame, n: int, *, model: str | None = "kuajing"
+) -> list[SeriesKey]:
+    """The ``n`` keys with the largest share of the total absolute error |actual - mean| (their
+    contribution to WAPE, whose denominator is common to all series), largest first."""
+    f = _one_model(backtest_forecasts, model)
+    err = (f["actual"] - f["mean"]).abs().groupby([f["sku"], f["marketplace"]]).sum()
+    share = err / max(float(err.sum()), 1e-12)
+    top = share.sort_values(ascending=False, kind="stable").head(n)
+    return [(str(s), str(m)) for s, m in top.index]

@@ -1,0 +1,659 @@
+"""Everything MLflow for the demand forecast: tracking store, pyfunc model, training run, gate.
+
+The data folder's MLflow dir (``DataPaths.mlflow``) holds ``mlflow.db`` (SQLite tracking store
+and model registry) and ``artifacts/`` (artifact root of the ``demand_forecast`` experiment), so
+a data folder is self-contained and ``mlflow ui --backend-store-uri <tracking_uri>`` browses it.
+
+``train_and_register`` runs one MLflow run: backtest (Kuajing and the requested baselines on the
+same folds), metrics and artifacts, the registry gate, the final fit on the whole panel, and a
+new version of the registered model ``demand_forecast`` with alias ``champion`` or
+``challenger``. No Dagster here: the orchestration layer calls these functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.models.signature import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+from ml.settings import PROJECT_ROOT
+
+from . import plots
+from .backtest import MODEL_KEYS, BacktestResult, backtest, compare, is_better
+from .metrics import summarize
+from .model import DemandForecaster, ForecastConfig, fit, predict
+from .panel import DEMAND_COLUMNS, PERIOD_DAYS, PLAN_COLUMNS, Panel, build_panel
+
+MODEL_NAME = "demand_forecast"
+EXPERIMENT_NAME = "demand_forecast"
+CHAMPION, CHALLENGER = "champion", "challenger"
+ATTRIBUTE_COLUMNS = ("category", "launch_date", "country")  # optional pyfunc input columns
+# Distributions the served model imports (ml.forecast itself travels as code_paths).
+SERVING_REQUIREMENTS = (
+    "mlflow",
+    "lightgbm",
+    "pandas",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "holidays",
+    "cloudpickle",
+    "pyarrow",
+    "pyyaml",
+)
+FIRST_MODEL_REASON = "first model"
+NEWER_DATA_REASON = "same configuration retrained on newer data, same backtest score"
+
+Progress = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- tracking store
+
+
+def tracking_uri(mlflow_dir: Path) -> str:
+    """``sqlite:///<mlflow_dir>/mlflow.db``; creates the dir and the ``demand_forecast``
+    experiment (artifact root ``<mlflow_dir>/artifacts``) if missing."""
+    mlflow_dir = Path(mlflow_dir).expanduser().resolve()
+    artifacts = mlflow_dir / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
+        try:
+            client.create_experiment(EXPERIMENT_NAME, artifact_location=artifacts.as_uri())
+        except MlflowException:
+            # Another process created it between the lookup and the create.
+            if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
+                raise
+    return uri
+
+
+def _client(mlflow_dir: Path) -> MlflowClient:
+    uri = tracking_uri(mlflow_dir)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def _tracking(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (runs, log_model, load_model) at ``uri``, then restore the
+    process's previous setting exactly: set_tracking_uri also exports MLFLOW_TRACKING_URI, which
+    would otherwise leak into later subprocesses."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    before_tracking = getattr(tracking_utils, "_tracking_uri", None)
+    before_registry = getattr(registry_utils, "_registry_uri", None)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri = before_tracking
+        registry_utils._registry_uri = before_registry
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# --------------------------------------------------------------------------- data and config
+
+
+def data_fingerprint(demand_df: pd.DataFrame) -> dict[str, Any]:
+    """rows, date_from, date_to, n_series and a sha256 of the frame sorted by key and column
+    name (row order and column order do not change it; values and dtypes do)."""
+    frame = demand_df[sorted(demand_df.columns)]
+    keys = [c for c in ("sku", "marketplace", "demand_date") if c in frame.columns]
+    if keys:
+        frame = frame.sort_values(keys, kind="stable")
+    frame = frame.reset_index(drop=True)
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    dates = pd.to_datetime(frame["demand_date"]) if "demand_date" in frame else None
+    has_dates = dates is not None and len(dates) > 0
+    return {
+        "rows": int(len(frame)),
+        "date_from": str(dates.min().date()) if has_dates else "",
+        "date_to": str(dates.max().date()) if has_dates else "",
+        "n_series": int(len(frame[["sku", "marketplace"]].drop_duplicates()))
+        if {"sku", "marketplace"} <= set(frame.columns)
+        else 0,
+        "sha256": digest.hexdigest(),
+    }
+
+
+def config_params(config: ForecastConfig) -> dict[str, str]:
+    """The config as MLflow params (``config_from_params`` reads them back)."""
+    return {k: str(v) for k, v in asdict(config).items()}
+
+
+def config_from_params(params: Mapping[str, str]) -> ForecastConfig:
+    """A ``ForecastConfig`` from a run's params; fields the run lacks keep their defaults."""
+    values: dict[str, Any] = {}
+    for f in fields(ForecastConfig):
+        if f.name not in params:
+            continue
+        raw = params[f.name]
+        try:
+            values[f.name] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            values[f.name] = raw  # plain strings: "auto", "tweedie"
+    return ForecastConfig(**values)
+
+
+def _has_config(params: Mapping[str, str]) -> bool:
+    return any(f.name in params for f in fields(ForecastConfig))
+
+
+# --------------------------------------------------------------------------- pyfunc model
+
+
+def model_input(
+    demand: pd.DataFrame,
+    *,
+    skus: pd.DataFrame | None = None,
+    marketplaces: pd.DataFrame | None = None,
+    plan: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The pyfunc input frame from mart-shaped frames (see ``DemandForecastModel``): history
+    rows, plan rows appended with null units, sku and marketplace attributes merged on."""
+    rows = demand[list(DEMAND_COLUMNS)].copy()
+    rows["units"] = rows["units"].astype(float)
+    if plan is not None and len(plan):
+        future = plan[list(PLAN_COLUMNS)].copy()
+        future["units"] = np.nan
+        future["is_promoted"] = future["discount_pct"].fillna(0.0) > 0
+        future["ad_spend_usd"] = 0.0
+        future["is_censored"] = False
+        rows = pd.concat([rows, future[list(DEMAND_COLUMNS)]], ignore_index=True)
+    if skus is not None:
+        cols = [c for c in ("sku", "category", "launch_date") if c in skus.columns]
+        rows = rows.merge(skus[cols].drop_duplicates("sku"), on="sku", how="left")
+    if marketplaces is not None and "country" in marketplaces.columns:
+        by_code = marketplaces.drop_duplicates("marketplace")[["marketplace", "country"]]
+        rows = rows.merge(by_code, on="marketplace", how="left")
+    for col in ("demand_date", "launch_date"):
+        if col in rows.columns:
+            rows[col] = pd.to_datetime(rows[col]).dt.normalize()
+    return rows.sort_values(["sku", "marketplace", "demand_date"], ignore_index=True)
+
+
+def forecast_frame(model: DemandForecaster, rows: pd.DataFrame) -> pd.DataFrame:
+    """``model``'s forecast for a pyfunc input frame (the logic of ``DemandForecastModel``)."""
+    missing = [c for c in ("sku", "marketplace", "demand_date", "units") if c not in rows]
+    if missing:
+        raise ValueError(f"input lacks column(s) {missing}; it has {list(rows.columns)}")
+    rows = rows.copy()
+    rows["demand_date"] = pd.to_datetime(rows["demand_date"]).dt.normalize()
+    rows["units"] = pd.to_numeric(rows["units"], errors="coerce")
+    for col, neutral in (
+        ("list_price_local", np.nan),
+        ("discount_pct", 0.0),
+        ("ad_spend_usd", 0.0),
+        ("is_promoted", False),
+        ("is_censored", False),
+    ):
+        if col not in rows:
+            rows[col] = neutral
+        rows[col] = rows[col].astype(object).where(rows[col].notna(), neutral)
+    for col in ("list_price_local", "discount_pct", "ad_spend_usd"):
+        rows[col] = rows[col].astype(float)
+    for col in ("is_promoted", "is_censored"):
+        rows[col] = rows[col].astype(bool)
+
+    observed = rows["units"].notna()
+    if not observed.any():
+        raise ValueError("input has no history rows (rows with units)")
+    last = rows.loc[observed, "demand_date"].max()
+    history = rows.loc[observed, list(DEMAND_COLUMNS)]
+    plan = rows.loc[~observed & (rows["demand_date"] > last), list(PLAN_COLUMNS)]
+
+    skus = None
+    if {"category", "launch_date"} & set(rows.columns):
+        cols = [c for c in ("sku", "category", "launch_date") if c in rows.columns]
+        skus = rows[cols].drop_duplicates("sku")
+        if "launch_date" in skus:
+            skus = skus.assign(launch_date=pd.to_datetime(skus["launch_date"]))
+    markets = None
+    if "country" in rows.columns:
+        markets = rows[["marketplace", "country"]].dropna().drop_duplicates("marketplace")
+
+    panel = build_panel(
+        history,
+        skus=skus,
+        marketplaces=markets,
+        grain=model.grain,
+        plan=plan if len(plan) else None,
+        plan_days=model.horizon * PERIOD_DAYS[model.grain],
+    )
+    out = predict(model, panel)
+    qcols = [c for c in out.columns if c.startswith("p") and c[1:].isdigit()]
+    out = out.sort_values(["sku", "marketplace", "horizon"], ignore_index=True)
+    return out[["sku", "marketplace", "date", "horizon", "mean", *qcols]]
+
+
+class DemandForecastModel(mlflow.pyfunc.PythonModel):
+    """The demand forecast as an MLflow pyfunc (REST: one JSON ``dataframe_split`` frame).
+
+    Input, one DataFrame, one row per sku x marketplace x day:
+
+    - history rows in the ``marts.fct_daily_demand`` shape: sku, marketplace, demand_date
+      (datetime; ISO date strings over REST), units, list_price_local, discount_pct,
+      is_promoted, ad_spend_usd, is_censored. A stock-out day is ``is_censored = true`` (its
+      units are ignored). Every series to forecast needs a row on the last history date.
+    - optional plan rows: a demand_date after the last history date and ``units`` null, with
+      the planned list_price_local and discount_pct (other columns may be null). Days without a
+      plan row keep the last list price and no discount.
+    - optional attribute columns, repeated on each row (the first non-null value per key is
+      used): ``category`` and ``launch_date`` per sku (``marts.dim_sku``), ``country`` per
+      marketplace (``marts.dim_marketplace``, the holiday calendar; default: the code itself,
+      "UK" -> GB). Without them a SKU is category "unknown" with no launch date.
+
+    Output: sku, marketplace, date (period start), horizon (1..H), mean, p10, p50, p90 for the H
+    periods (28 days or 8 weeks, the model's grain) after the last history date.
+    ``model_input`` builds this frame from mart frames.
+    """
+
+    def load_context(self, context) -> None:
+        with open(context.artifacts["forecaster"], "rb") as fh:
+            self._forecaster: DemandForecaster = pickle.load(fh)
+
+    # A DataFrame hint: MLflow infers no schema from it (the logged signature is explicit).
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return forecast_frame(self._forecaster, pd.DataFrame(model_input))
+
+
+def _pinned_requirements() -> list[str]:
+    return [f"{name}=={dist_version(name)}" for name in SERVING_REQUIREMENTS]
+
+
+def _copy_code(dest: Path) -> Path:
+    """A clean copy of the ``ml`` package for code_paths (no caches, no stray outputs)."""
+    target = dest / "ml"
+    shutil.copytree(
+        PROJECT_ROOT / "ml",
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"),
+    )
+    return target
+
+
+def example_rows(panel: Panel, horizon: int, n_series: int = 2, periods: int | None = None):
+    """A small real pyfunc input: ``n_series`` series listed at the end (different
+    marketplaces first), their last ``periods`` history periods and ``horizon`` plan periods,
+    as daily rows (a weekly panel's units land on each week's first day)."""
+    last = panel.n_history - 1
+    listed = np.flatnonzero(panel.listed[:, last])
+    if len(listed) == 0:
+        raise ValueError("no series is listed at the last history period")
+    by_market = panel.series.iloc[listed].groupby("marketplace", sort=True).head(1).index
+    chosen = list(dict.fromkeys([*by_market, *listed]))[:n_series]
+    periods = periods or (56 if panel.grain == "daily" else 12)
+    days = PERIOD_DAYS[panel.grain]
+    start = max(0, panel.n_history - periods)
+    rows = []
+    for i in chosen:
+        s = panel.series.iloc[i]
+        last_price = pd.Series(panel.list_price[i, : panel.n_history]).ffill().iloc[-1]
+        for t in range(start, panel.n_history + horizon):
+            future = t >= panel.n_history
+            if not future and not panel.listed[i, t]:
+                continue
+            planned = t < panel.list_price.shape[1]  # the panel's own plan, if it has one
+            price = panel.list_price[i, t] if planned else np.nan
+            disc = panel.discount[i, t] if planned else 0.0
+            price = last_price if np.isnan(price) else price
+            disc = 0.0 if np.isnan(disc) else disc
+            y = np.nan if future else panel.units[i, t]
+            first_day = panel.dates[0] + pd.Timedelta(days=int(t * days))
+            for d in range(days):
+                rows.append(
+                    {
+                        "sku": s["sku"],
+                        "marketplace": s["marketplace"],
+                        "demand_date": first_day + pd.Timedelta(days=d),
+                        "units": np.nan if future else (0.0 if np.isnan(y) or d else float(y)),
+                        "list_price_local": float(price),
+                        "discount_pct": float(disc),
+                        "is_promoted": bool(disc > 0),
+                        "ad_spend_usd": 0.0
+                        if future
+                        else float(np.nan_to_num(panel.ad_spend_usd[i, t]) if d == 0 else 0.0),
+                        "is_censored": bool(not future and np.isnan(y)),
+                        "category": s["category"],
+                        "launch_date": s["launch_date"],
+                        "country": s["country"],
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    frame["launch_date"] = pd.to_datetime(frame["launch_date"])
+    return frame
+
+
+def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """Inferred from a real example and its forecast; the attribute columns are optional and
+    always declared (the example may lack a launch date)."""
+    inferred = infer_signature(example, output)
+    specs = {c.name: c for c in inferred.inputs.inputs}
+    cols = [ColSpec(specs[name].type, name, required=True) for name in DEMAND_COLUMNS]
+    cols += [
+        ColSpec(specs.get(name, ColSpec(kind, name)).type, name, required=False)
+        for name, kind in zip(ATTRIBUTE_COLUMNS, ("string", "datetime", "string"), strict=True)
+    ]
+    return ModelSignature(inputs=Schema(cols), outputs=inferred.outputs)
+
+
+def _log_model(model: DemandForecaster, panel: Panel, workdir: Path):
+    """Log the fitted model as pyfunc and register a new version of ``demand_forecast``."""
+    pkl = workdir / "forecaster.pkl"
+    with open(pkl, "wb") as fh:
+        pickle.dump(model, fh)
+    example = example_rows(panel, model.horizon)
+    output = forecast_frame(model, example)
+    with warnings.catch_warnings():
+        # Noise here: the integer output column (horizon) never holds missing values.
+        warnings.filterwarnings("ignore", message=".*Inferred schema contains integer.*")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=DemandForecastModel(),
+            artifacts={"forecaster": str(pkl)},
+            code_paths=[str(_copy_code(workdir / "code"))],
+            signature=_signature(example, output),
+            input_example=example,
+            pip_requirements=_pinned_requirements(),
+            registered_model_name=MODEL_NAME,
+        )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def current_champion(mlflow_dir: Path) -> tuple[int, str] | None:
+    """(version, run_id) of the version with alias ``champion``, or None."""
+    return _alias_version(_client(mlflow_dir), CHAMPION)
+
+
+def _alias_version(client: MlflowClient, alias: str) -> tuple[int, str] | None:
+    try:
+        mv = client.get_model_version_by_alias(MODEL_NAME, alias)
+    except MlflowException:
+        return None  # no registered model yet, or no such alias
+    return int(mv.version), mv.run_id
+
+
+def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
+    """The champion as a pyfunc (``models:/demand_forecast@champion``) and its version."""
+    champ = current_champion(mlflow_dir)
+    if champ is None:
+        raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {mlflow_dir}: train a model first")
+    with _tracking(tracking_uri(mlflow_dir)):
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+    return model, champ[0]
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    alias: str  # champion | challenger
+    reason: str
+    champion_version: int | None  # the champion before this run
+    champion_metrics: dict[str, float] | None  # its score on this run's backtest
+
+
+@dataclass
+class TrainingOutcome:
+    run_id: str
+    version: int
+    alias: str  # champion | challenger
+    reason: str
+    comparison: pd.DataFrame  # one row per model (compare(result))
+    by_marketplace: pd.DataFrame  # compare(result, by="marketplace")
+    metrics: dict[str, float]  # Kuajing's overall backtest metrics
+    champion_version: int | None = None  # the champion before this run
+    champion_metrics: dict[str, float] | None = None
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{MODEL_NAME}/{self.version}"
+
+
+def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        try:
+            value = float(v)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(value):
+            out[k] = value
+    return out
+
+
+def _kuajing_metrics(result: BacktestResult) -> dict[str, float]:
+    return _finite(compare(result).loc["kuajing"].to_dict())
+
+
+def gate(
+    client: MlflowClient,
+    *,
+    panel: Panel,
+    config: ForecastConfig,
+    n_folds: int,
+    candidate: dict[str, float],
+    data_sha256: str | None,
+    progress: Progress | None = None,
+) -> GateDecision:
+    """Champion or challenger, scoring the champion on the candidate's backtest.
+
+    The champion's configuration is read from its run's params and backtested on the same panel
+    and folds (at the candidate's grain and horizon, so the folds match), unless it equals the
+    candidate's, whose metrics are then reused. No champion -> champion; ``is_better`` ->
+    champion; the same configuration on different data (the same score by construction) ->
+    champion (retrained on newer data); else challenger.
+    """
+    champ = _alias_version(client, CHAMPION)
+    if champ is None:
+        return GateDecision(CHAMPION, FIRST_MODEL_REASON, None, None)
+    version, run_id = champ
+    params = client.get_run(run_id).data.params if run_id else {}
+    if not _has_config(params):
+        return GateDecision(
+            CHALLENGER, f"champion v{version} has no logged configuration to compare", version, None
+        )
+    champ_config = config_from_params(params)
+    same_config = champ_config == config
+    if same_config:
+        champ_metrics = dict(candidate)
+    else:
+        if progress:
+            progress(f"backtesting champion v{version}'s configuration on the same folds")
+        # Same grain and horizon as the candidate: otherwise the folds would differ.
+        on_same_folds = replace(champ_config, grain=config.grain, horizon=config.horizon)
+        result = backtest(panel=panel, config=on_same_folds, n_folds=n_folds, models=("kuajing",))
+        champ_metrics = _kuajing_metrics(result)
+    better, why = is_better(candidate, champ_metrics)
+    if better:
+        return GateDecision(CHAMPION, f"beats champion v{version}: {why}", version, champ_metrics)
+    same_data = data_sha256 is not None and params.get("data_sha256") == data_sha256
+    if same_config and data_sha256 is not None and not same_data:
+        return GateDecision(CHAMPION, NEWER_DATA_REASON, version, champ_metrics)
+    if same_config and same_data:
+        why = f"same configuration and same data as champion v{version}: nothing new"
+        return GateDecision(CHALLENGER, why, version, champ_metrics)
+    return GateDecision(
+        CHALLENGER, f"does not beat champion v{version}: {why}", version, champ_metrics
+    )
+
+
+# --------------------------------------------------------------------------- training run
+
+
+def _log_table(table: pd.DataFrame, stem: str) -> None:
+    mlflow.log_text(table.to_csv(), f"comparison/{stem}.csv")
+    mlflow.log_text(table.to_markdown(floatfmt=".4f") + "\n", f"comparison/{stem}.md")
+
+
+def _log_backtest_metrics(
+    result: BacktestResult, table: pd.DataFrame, by_market: pd.DataFrame
+) -> None:
+    metrics: dict[str, float] = {}
+    kj = result.forecasts[result.forecasts["model"] == "kuajing"]
+    for fold, g in kj.groupby("fold"):
+        for k, v in _finite(summarize(g, result.scales[fold])).items():
+            metrics[f"fold{fold}_{k}"] = v
+    for model, row in table.iterrows():
+        for k, v in _finite(row.to_dict()).items():
+            metrics[f"{model}_{k}"] = v
+    for (market, model), row in by_market.iterrows():
+        if model == "kuajing":
+            for k in ("wape", "coverage_p10_p90", "bias"):
+                if np.isfinite(row.get(k, np.nan)):
+                    metrics[f"kuajing_{k}_{market}"] = float(row[k])
+    mlflow.log_metrics(metrics)
+
+
+def _log_plots(result: BacktestResult, workdir: Path, n: int = 6) -> None:
+    f = result.forecasts
+    for stem, keys, title in (
+        ("sample_series", plots.sample_series(f, n, seed=0), "Backtest: sample series"),
+        ("worst_series", plots.worst_series(f, n), "Backtest: largest share of absolute error"),
+    ):
+        path = workdir / f"{stem}.png"
+        plots.forecast_vs_actual(f, keys, title, path=path)
+        mlflow.log_artifact(str(path), "plots")
+
+
+def train_and_register(
+    panel: Panel,
+    *,
+    config: ForecastConfig,
+    mlflow_dir: Path,
+    data_info: dict[str, Any],
+    truth: Any = None,
+    models: tuple[str, ...] = MODEL_KEYS,
+    n_folds: int = 3,
+    progress: Progress | None = None,
+) -> TrainingOutcome:
+    """Backtest, gate, fit on the whole panel and register, in one MLflow run.
+
+    ``data_info``: ``data_fingerprint(demand)`` (and anything else to log, as ``data_*``
+    params); its ``sha256`` tells "retrained on newer data" from "retrained on the same data".
+    """
+    say = progress or (lambda _msg: None)
+    models = tuple(dict.fromkeys(("kuajing", *models)))  # the gate needs Kuajing's metrics
+    uri = tracking_uri(mlflow_dir)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    data_sha = str(data_info["sha256"]) if data_info.get("sha256") is not None else None
+    horizon = config.resolved_horizon(panel.grain)
+    with (
+        _tracking(uri),
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(experiment_id=experiment.experiment_id) as run,
+    ):
+        workdir = Path(tmp)
+        mlflow.log_params(
+            {
+                **config_params(config),
+                **{f"data_{k}": str(v) for k, v in data_info.items()},
+                "resolved_grain": panel.grain,
+                "resolved_horizon": str(horizon),
+                "n_folds": str(n_folds),
+                "backtest_models": ",".join(models),
+                "panel_series": str(panel.n_series),
+                "panel_periods": str(panel.n_history),
+            }
+        )
+        if data_sha:
+            mlflow.set_tag("data_sha256", data_sha)
+        mlflow.log_text(json.dumps(asdict(config), indent=2, default=str), "config.json")
+
+        say(f"backtest: {', '.join(models)} on {n_folds} folds")
+        result = backtest(panel=panel, config=config, n_folds=n_folds, models=models, truth=truth)
+        table = compare(result)
+        by_market = compare(result, by="marketplace")
+        candidate = _kuajing_metrics(result)
+        _log_backtest_metrics(result, table, by_market)
+        _log_table(table, "overall")
+        _log_table(by_market, "by_marketplace")
+        _log_plots(result, workdir)
+
+        say("gate: comparing with the champion")
+        decision = gate(
+            client,
+            panel=panel,
+            config=config,
+            n_folds=n_folds,
+            candidate=candidate,
+            data_sha256=data_sha,
+            progress=say,
+        )
+        if decision.champion_metrics:
+            mlflow.log_metrics({f"champion_{k}": v for k, v in decision.champion_metrics.items()})
+
+        say("fitting the final model on the whole panel")
+        final = fit(panel=panel, config=config)
+        importance = final.feature_importance()
+        mlflow.log_text(importance.to_csv(index=False), "feature_importance/feature_importance.csv")
+        plots.feature_importance_plot(importance, path=workdir / "feature_importance.png")
+        mlflow.log_artifact(str(workdir / "feature_importance.png"), "feature_importance")
+        mlflow.log_metrics(
+            {
+                "final_best_iteration": float(final.best_iteration),
+                "final_train_rows": float(final.train_rows),
+                **{f"final_calibration_{k}": v for k, v in _finite(final.calibration).items()},
+            }
+        )
+
+        say("logging and registering the model")
+        info = _log_model(final, panel, workdir)
+        version = int(info.registered_model_version)
+        client.set_registered_model_alias(MODEL_NAME, decision.alias, str(version))
+        tags = {
+            "gate_decision": decision.alias,
+            "gate_reason": decision.reason,
+            "champion_before": str(decision.champion_version or ""),
+        }
+        for key, value in {**tags, "data_sha256": data_sha or ""}.items():
+            client.set_model_version_tag(MODEL_NAME, str(version), key, value)
+        mlflow.set_tags({**tags, "model_version": str(version)})
+        mlflow.log_text(
+            f"decision: {decision.alias}\nreason: {decision.reason}\nversion: {version}\n"
+            f"champion before: {decision.champion_version}\n",
+            "gate_decision.txt",
+        )
+        say(f"version {version} -> {decision.alias}: {decision.reason}")
+        return TrainingOutcome(
+            run_id=run.info.run_id,
+            version=version,
+            alias=decision.alias,
+            reason=decision.reason,
+            comparison=table,
+            by_marketplace=by_market,
+            metrics=candidate,
+            champion_version=decision.champion_version,
+            champion_metrics=decision.champion_metrics,
+        )

@@ -1,0 +1,152 @@
+"""Rolling-origin backtest: folds, same rows for every model, baselines by hand, the table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.forecast.backtest import MODEL_KEYS, backtest, compare, fold_cutoffs
+from ml.forecast.model import ForecastConfig
+from ml.forecast.panel import build_panel
+from ml.forecast.synthetic import synthetic_mart
+
+CONFIG = ForecastConfig(
+    max_rounds=60, learning_rate=0.15, min_data_in_leaf=40, num_leaves=15, num_threads=1
+)
+FAST = ("kuajing", "seasonal_naive", "moving_average", "oracle")
+
+
+class FakeTruth:
+    """The simulator's GroundTruth interface over the synthetic mart's known mean."""
+
+    def __init__(self, mart):
+        self.mean = mart.true_mean
+        keys = mart.true_mean.index.droplevel("demand_date").unique()
+        self.series = pd.DataFrame({"nb_size": 1000.0}, index=keys)  # ~Poisson
+
+    def expected_demand(self, sku, marketplace, dates):
+        idx = pd.MultiIndex.from_arrays(
+            [[sku] * len(dates), [marketplace] * len(dates), pd.DatetimeIndex(dates)]
+        )
+        return self.mean.reindex(idx).fillna(0.0).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def mart():
+    return synthetic_mart(n_skus=10, marketplaces=("US", "DE"), days=200, seed=11)
+
+
+@pytest.fixture(scope="module")
+def result(mart):
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
+    return panel, backtest(
+        panel=panel, config=CONFIG, n_folds=3, models=FAST, truth=FakeTruth(mart)
+    )
+
+
+def test_folds_do_not_overlap_and_the_last_ends_at_the_history_end():
+    assert fold_cutoffs(200, 28, 3) == [116, 144, 172]
+    with pytest.raises(ValueError, match="folds"):
+        fold_cutoffs(100, 28, 3)
+
+
+def test_every_model_is_scored_on_the_same_observed_rows(result):
+    panel, res = result
+    f = res.forecasts
+    assert sorted(f["fold"].unique()) == [0, 1, 2]
+    keys = {
+        m: set(zip(g["fold"], g["series"], g["target_index"], strict=True))
+        for m, g in f.groupby("model")
+    }
+    assert set(keys) == set(FAST)
+    assert len({frozenset(v) for v in keys.values()}) == 1
+    # Censored days have no actual and are not scored; every scored actual is the panel's.
+    assert not f["actual"].isna().any()
+    assert (f["actual"].to_numpy() == panel.units[f["series"], f["target_index"]]).all()
+    assert f["horizon"].between(1, 28).all()
+    # Each fold forecasts the 28 days after its cutoff, and nothing before it.
+    for fold, cut in enumerate(fold_cutoffs(panel.n_history, 28, 3)):
+        idx = f.loc[f["fold"] == fold, "target_index"]
+        assert idx.min() >= cut and idx.max() < cut + 28
+
+
+def test_baselines_match_a_hand_computation(result):
+    panel, res = result
+    f = res.forecasts
+    cut = fold_cutoffs(panel.n_history, 28, 3)[0]
+    t = cut - 1
+    row = f[(f["fold"] == 0) & (f["model"] == "seasonal_naive")].iloc[0]
+    s, d = int(row["series"]), int(row["target_index"])
+    y = panel.units[s]
+    expected = np.nan
+    back = d - 7 * int(np.ceil((d - t) / 7))
+    for k in range(4):
+        if not np.isnan(y[back - 7 * k]):
+            expected = y[back - 7 * k]
+            break
+    assert row["mean"] == pytest.approx(expected)
+    ma = f[(f["fold"] == 0) & (f["model"] == "moving_average") & (f["series"] == s)]
+    window = y[t - 27 : t + 1]
+    assert ma["mean"].to_numpy() == pytest.approx(np.nanmean(window))
+
+
+def test_oracle_is_the_truth_and_beats_the_baselines(mart, result):
+    panel, res = result
+    f = res.forecasts[res.forecasts["model"] == "oracle"]
+    truth = mart.true_mean.reindex(pd.MultiIndex.from_frame(f[["sku", "marketplace", "date"]]))
+    assert f["mean"].to_numpy() == pytest.approx(truth.to_numpy())
+    table = compare(res)
+    assert table.loc["oracle", "wape"] < table.loc["seasonal_naive", "wape"]
+    assert table.loc["kuajing", "wape"] < table.loc["seasonal_naive", "wape"]
+
+
+def test_comparison_table_has_every_metric_overall_and_per_marketplace(result):
+    _, res = result
+    table = compare(res)
+    for col in (
+        "wape",
+        "rmsse",
+        "bias",
+        "pinball",
+        "coverage_p10_p90",
+        "fit_seconds",
+        "predict_seconds",
+        "wape_vs_oracle",
+        "wape_vs_seasonal_naive",
+    ):
+        assert col in table.columns
+    assert table.loc["oracle", "wape_vs_oracle"] == pytest.approx(1.0)
+    assert np.isnan(table.loc["moving_average", "coverage_p10_p90"])  # no interval
+    assert 0 < table.loc["kuajing", "coverage_p10_p90"] < 1
+    by_market = compare(res, by="marketplace")
+    assert set(by_market.index.get_level_values("marketplace")) == {"US", "DE"}
+    us = res.forecasts[
+        (res.forecasts["marketplace"] == "US") & (res.forecasts["model"] == "kuajing")
+    ]
+    expected = np.abs(us["actual"] - us["mean"]).sum() / us["actual"].sum()
+    assert by_market.loc[("US", "kuajing"), "wape"] == pytest.approx(expected)
+
+
+def test_unknown_model_keys_are_refused(mart):
+    with pytest.raises(ValueError, match="unknown models"):
+        backtest(mart.demand, models=("prophet",))
+
+
+@pytest.mark.slow
+def test_peers_run_on_the_same_folds():
+    """statsforecast (AutoETS, CrostonOptimized) and mlforecast (slow: numba compiles)."""
+    mart = synthetic_mart(n_skus=4, marketplaces=("US",), days=170, seed=12)
+    res = backtest(
+        mart.demand,
+        skus=mart.skus,
+        marketplaces=mart.marketplaces,
+        config=CONFIG,
+        n_folds=3,
+        models=tuple(k for k in MODEL_KEYS if k != "oracle"),
+    )
+    table = compare(res)
+    assert set(table.index) == set(MODEL_KEYS) - {"oracle"}
+    assert table["wape"].notna().all()
+    counts = res.forecasts.groupby("model").size()
+    assert counts.nunique() == 1

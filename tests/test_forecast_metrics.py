@@ -1,0 +1,108 @@
+"""Forecast metrics against plain loops, the NB quantiles against their definition, the gate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ml.forecast.backtest import is_better
+from ml.forecast.distribution import continuous_quantile, fit_size
+from ml.forecast.metrics import bias, coverage, pinball, rmsse, rmsse_scale, wape
+
+RNG = np.random.default_rng(3)
+Y = RNG.poisson(2.0, 40).astype(float)
+F = RNG.gamma(2.0, 1.0, 40)
+
+
+def test_wape_bias_pinball_coverage_match_loops():
+    abs_err = sum(abs(y - f) for y, f in zip(Y, F, strict=True))
+    assert wape(Y, F) == pytest.approx(abs_err / sum(Y))
+    assert bias(Y, F) == pytest.approx(sum(f - y for y, f in zip(Y, F, strict=True)) / sum(Y))
+    for q in (0.1, 0.5, 0.9):
+        loss = 0.0
+        for y, f in zip(Y, F, strict=True):
+            loss += q * (y - f) if y >= f else (1 - q) * (f - y)
+        assert pinball(Y, F, q) == pytest.approx(loss / len(Y))
+    lo, hi = F * 0.5, F * 1.5
+    inside = sum(1 for y, a, b in zip(Y, lo, hi, strict=True) if a <= y <= b)
+    assert coverage(Y, lo, hi) == pytest.approx(inside / len(Y))
+
+
+def test_wape_of_no_sales_is_nan_not_zero():
+    assert math.isnan(wape(np.zeros(3), np.ones(3)))
+
+
+def _scale_loop(history):
+    """M5: squared one-step changes from the first sale on, over observed consecutive pairs."""
+    started, terms = False, []
+    for prev, cur in zip(history[:-1], history[1:], strict=True):
+        started = started or (not np.isnan(prev) and prev > 0)
+        if started and not np.isnan(prev) and not np.isnan(cur):
+            terms.append((cur - prev) ** 2)
+    return sum(terms) / len(terms) if terms else np.nan
+
+
+def test_rmsse_scale_and_rmsse_match_loops():
+    history = RNG.poisson(1.5, (4, 30)).astype(float)
+    history[0, :5] = 0  # leading zeros do not count (M5: from the first sale)
+    history[1, 10:13] = np.nan  # censored days break the pairs around them
+    history[2, :] = 0  # never sold: no scale
+    got = rmsse_scale(history)
+    for i in range(4):
+        expected = _scale_loop(history[i])
+        if np.isnan(expected):
+            assert np.isnan(got[i])
+        else:
+            assert got[i] == pytest.approx(expected)
+
+    scale = pd.Series(got, index=[0, 1, 2, 3])
+    series = np.repeat([0, 1, 2, 3], 5)
+    actual, forecast = RNG.poisson(1.5, 20).astype(float), RNG.gamma(2, 1, 20)
+    per_series = []
+    for s in (0, 1, 3):  # series 2 has no scale
+        rows = series == s
+        mse = np.mean((actual[rows] - forecast[rows]) ** 2)
+        per_series.append(math.sqrt(mse / scale[s]))
+    assert rmsse(actual, forecast, series, scale) == pytest.approx(np.mean(per_series))
+
+
+@pytest.mark.parametrize("mean,size", [(0.3, 2.0), (4.0, 1.5), (20.0, 5.0), (0.0, 2.0)])
+@pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
+def test_continuous_quantile_has_exact_level(mean, size, q):
+    """P(Y - U <= x) = q, and rounding x up gives the integer quantile of Y."""
+    x = float(continuous_quantile(np.array([mean]), size, q)[0])
+    if mean == 0:
+        assert x == 0.0
+        return
+    p = size / (size + mean)
+    m = math.ceil(x)
+    if x > 0:
+        level = stats.nbinom.cdf(m - 1, size, p) + stats.nbinom.pmf(m, size, p) * (x - (m - 1))
+        assert level == pytest.approx(q, abs=1e-9)
+        assert m == stats.nbinom.ppf(q, size, p)
+    else:  # floored at zero: the level is reached inside the mass of 0
+        assert stats.nbinom.pmf(0, size, p) >= q
+
+
+def test_fit_size_recovers_the_dispersion():
+    rng = np.random.default_rng(0)
+    mean = rng.uniform(0.5, 5, 20000)
+    size = 2.0
+    y = rng.negative_binomial(size, size / (size + mean))
+    assert fit_size(y, mean) == pytest.approx(size, rel=0.15)
+
+
+def test_gate_needs_lower_wape_and_no_worse_coverage():
+    champion = {"wape": 1.00, "coverage_p10_p90": 0.80}
+    assert is_better({"wape": 0.95, "coverage_p10_p90": 0.805}, champion)[0]
+    assert not is_better({"wape": 1.00, "coverage_p10_p90": 0.80}, champion)[0]  # tie loses
+    ok, reason = is_better({"wape": 0.90, "coverage_p10_p90": 0.70}, champion)
+    assert not ok and "coverage" in reason
+    # Inside the one-point tolerance the better WAPE wins.
+    assert is_better({"wape": 0.99, "coverage_p10_p90": 0.809}, champion)[0]
+    assert not is_better({"wape": float("nan"), "coverage_p10_p90": 0.8}, champion)[0]
+    assert not is_better({"wape": 0.5}, champion)[0]

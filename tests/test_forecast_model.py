@@ -1,0 +1,143 @@
+"""The global model on a synthetic mart with a known mean: shape, determinism, planned prices,
+new SKUs and weekly grain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.forecast.model import ForecastConfig, fit, predict
+from ml.forecast.panel import build_panel
+from ml.forecast.synthetic import synthetic_mart
+
+# Small and quick: few trees are enough to see the structure.
+CONFIG = ForecastConfig(
+    max_rounds=120, learning_rate=0.1, min_data_in_leaf=40, num_leaves=15, num_threads=1
+)
+
+
+@pytest.fixture(scope="module")
+def mart():
+    return synthetic_mart(n_skus=24, marketplaces=("US", "DE"), days=240, seed=5)
+
+
+@pytest.fixture(scope="module")
+def trained(mart):
+    panel = build_panel(
+        mart.demand, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily", plan_days=28
+    )
+    return panel, fit(panel=panel.truncate(panel.n_history, keep_plan=28), config=CONFIG)
+
+
+def test_forecast_covers_every_listed_series_and_day_with_ordered_quantiles(trained):
+    panel, model = trained
+    fc = predict(model, panel)
+    assert len(fc) == panel.listed[:, -1].sum() * 28
+    assert set(fc["horizon"]) == set(range(1, 29))
+    assert fc["date"].min() == panel.dates[panel.n_history]
+    assert (fc["p10"] <= fc["p50"]).all() and (fc["p50"] <= fc["p90"]).all()
+    assert (fc["mean"] >= 0).all() and (fc["p10"] >= 0).all()
+
+
+def test_training_is_deterministic(mart, trained):
+    panel, model = trained
+    again = fit(panel=panel.truncate(panel.n_history, keep_plan=28), config=CONFIG)
+    pd.testing.assert_frame_equal(predict(model, panel), predict(again, panel))
+
+
+def test_forecast_tracks_the_true_mean_better_than_a_flat_average(mart):
+    """Last 28 days held out: the model's mean is closer to the true mean than the series'
+    28-day average (which knows nothing of weekdays, prices or promotions)."""
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
+    known = panel.truncate(panel.n_history - 28, keep_plan=28)
+    fc = predict(fit(panel=known, config=CONFIG), known)
+    truth = mart.true_mean.reindex(pd.MultiIndex.from_frame(fc[["sku", "marketplace", "date"]]))
+    flat = (
+        mart.demand[mart.demand["demand_date"] <= known.dates[known.n_history - 1]]
+        .groupby(["sku", "marketplace"])
+        .tail(28)
+        .query("~is_censored")
+        .groupby(["sku", "marketplace"])["units"]
+        .mean()
+    )
+    flat_fc = flat.reindex(pd.MultiIndex.from_frame(fc[["sku", "marketplace"]])).to_numpy()
+    model_err = np.abs(fc["mean"].to_numpy() - truth.to_numpy()).sum()
+    flat_err = np.abs(flat_fc - truth.to_numpy()).sum()
+    assert model_err < 0.8 * flat_err
+
+
+def test_a_price_rise_planned_inside_the_horizon_lowers_only_the_days_after_it(mart, trained):
+    """Demand has elasticity -2: doubling the planned price from day 8 on must cut those days,
+    not days 1-7 (the origin's price would give every day the same level)."""
+    _, model = trained
+    last = mart.demand["demand_date"].max()
+    dates = pd.date_range(last + pd.Timedelta(days=1), periods=28, freq="D")
+    ref = mart.demand[mart.demand["demand_date"] == last].set_index(["sku", "marketplace"])
+    plans = {}
+    for label, factor in (("flat", 1.0), ("rise", 2.0)):
+        rows = [
+            (sku, market, d, price * (factor if k >= 7 else 1.0), 0.0)
+            for (sku, market), price in ref["list_price_local"].items()
+            for k, d in enumerate(dates)
+        ]
+        plan = pd.DataFrame(
+            rows, columns=["sku", "marketplace", "demand_date", "list_price_local", "discount_pct"]
+        )
+        panel = build_panel(
+            mart.demand,
+            skus=mart.skus,
+            marketplaces=mart.marketplaces,
+            grain="daily",
+            plan=plan,
+            plan_days=28,
+        )
+        plans[label] = predict(model, panel).groupby("horizon")["mean"].sum()
+    ratio = plans["rise"] / plans["flat"]
+    assert ratio.loc[1:7].to_numpy() == pytest.approx(1.0, abs=0.02)
+    assert ratio.loc[8:28].max() < 0.75
+
+
+def test_new_sku_gets_its_category_and_marketplace_level():
+    """A SKU launched days ago is forecast near its category x marketplace peers' launch level,
+    not at zero and not at the busiest group's level."""
+    mart = synthetic_mart(n_skus=30, marketplaces=("US", "DE"), days=240, seed=8, new_sku_share=0.2)
+    launches = mart.skus.sort_values("launch_date")
+    newest = launches.iloc[-1]
+    last = mart.demand["demand_date"].max()
+    # The newest SKU launched 5 days before the end: only 5 days of history.
+    launch = last - pd.Timedelta(days=4)
+    skus = mart.skus.copy()
+    skus.loc[skus["sku"] == newest["sku"], "launch_date"] = launch
+    demand = mart.demand[
+        (mart.demand["sku"] != newest["sku"]) | (mart.demand["demand_date"] >= launch)
+    ]
+    known = build_panel(
+        demand, skus=skus, marketplaces=mart.marketplaces, grain="daily", plan_days=28
+    )
+    fc = predict(fit(panel=known, config=CONFIG), known)
+    new = fc[fc["sku"] == newest["sku"]].groupby("marketplace")["mean"].mean()
+    truth = mart.true_mean.loc[newest["sku"]].groupby("marketplace").mean()
+    for market in new.index:
+        assert 0.3 * truth[market] < new[market] < 3.0 * truth[market]
+
+
+def test_weekly_data_is_forecast_weekly_8_weeks_ahead():
+    mart = synthetic_mart(n_skus=12, days=364, seed=9, weekly_orders=True)
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces, plan_days=56)
+    assert panel.grain == "weekly"
+    model = fit(panel=panel, config=CONFIG)
+    fc = predict(model, panel)
+    assert model.horizon == 8 and set(fc["horizon"]) == set(range(1, 9))
+    assert all(d.dayofweek == 0 for d in fc["date"])
+    weekly_truth = mart.true_mean.groupby(level=["sku", "marketplace"]).mean() * 7
+    got = fc.groupby(["sku", "marketplace"])["mean"].mean()
+    rel = (got / weekly_truth.reindex(got.index)).median()
+    assert 0.7 < rel < 1.3
+
+
+def test_too_short_a_history_is_a_clear_error(mart):
+    first = mart.demand["demand_date"].min()
+    short = mart.demand[mart.demand["demand_date"] < first + pd.Timedelta(days=40)]
+    with pytest.raises(ValueError, match="need at least"):
+        fit(short, config=CONFIG.__class__(grain="daily"))
