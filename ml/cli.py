@@ -95,6 +95,22 @@ def import_online_retail_cmd(data_dir: Path | None, source: Path, overwrite: boo
     click.echo(f"Next: KUAJING_DATA_DIR={paths.root} make run")
 
 
+JSON_OPTION = click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures to this JSON file.",
+)
+
+
+def write_json(json_file: Path | None, figures: dict) -> None:
+    if json_file:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(figures, indent=2))
+        click.echo(f"Wrote {json_file}")
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: print figures and write them as JSON."""
@@ -116,13 +132,7 @@ def bench() -> None:
     show_default=True,
     help="Base scenario whose size is overridden.",
 )
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the figures to this JSON file.",
-)
+@JSON_OPTION
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -144,10 +154,49 @@ def bench_pipeline(
         sizes, marketplaces=marketplaces, scenario=scenario, workdir=workdir
     )
     click.echo(format_table(results))
-    if json_file:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(results, indent=2))
-        click.echo(f"Wrote {json_file}")
+    write_json(json_file, results)
+
+
+@bench.command(name="forecast")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A data folder in the raw contract (marts are built if missing). "
+    "Default: the built-in default scenario, generated into a temporary folder.",
+)
+@click.option("--folds", type=int, default=3, show_default=True, help="Rolling-origin folds.")
+@click.option(
+    "--models",
+    default=None,
+    help="Comma-separated models to compare (default: all of kuajing, seasonal_naive, "
+    "moving_average, statsforecast_autoets, statsforecast_croston, mlforecast, oracle; the "
+    "oracle only where the data folder holds the simulator's ground truth).",
+)
+@click.option(
+    "--grain",
+    type=click.Choice(["auto", "daily", "weekly"]),
+    default="auto",
+    show_default=True,
+    help="Forecast grain; auto infers it from the order dates.",
+)
+@JSON_OPTION
+def bench_forecast(
+    data_dir: Path | None, folds: int, models: str | None, grain: str, json_file: Path | None
+) -> None:
+    """Backtest Kuajing against baselines and peers on the same folds; scoring speed."""
+    from ml.forecast import MODEL_KEYS, ForecastConfig
+    from ml.forecast.bench import format_table, run_forecast_bench
+
+    chosen = tuple(m.strip() for m in (models or ",".join(MODEL_KEYS)).split(",") if m.strip())
+    unknown = sorted(set(chosen) - set(MODEL_KEYS))
+    if unknown:
+        raise click.ClickException(f"unknown models {unknown}; known: {', '.join(MODEL_KEYS)}")
+    report = run_forecast_bench(
+        data_dir, n_folds=folds, models=chosen, config=ForecastConfig(grain=grain), echo=click.echo
+    )
+    click.echo(format_table(report))
+    write_json(json_file, report)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 1. Prepare the data folder and its Dagster instance (``<data>/dagster``).
 2. Create the built-in demo data if ``raw/orders/`` has no files.
 3. Find the order history's days and run the ``kuajing_pipeline`` job over all of them in one
-   run (a single-run backfill), so the run and every asset show up afterwards in the UI.
+   run (a single-run backfill), so the run and every asset show up afterwards in the UI. When
+   the model registry has no champion yet, ``kuajing_pipeline_with_training`` runs instead: it
+   trains (and registers) a demand forecast model before scoring.
 4. Print a short summary: what was built, what was quarantined, what was absent, and where.
 """
 
@@ -26,6 +28,7 @@ from ml import contract
 from ml.settings import DATA_DIR_ENV, ORDERS_FIRST_PARTITION, DataPaths
 
 PIPELINE_JOB = "kuajing_pipeline"
+FULL_JOB = "kuajing_pipeline_with_training"
 DAGSTER_YAML = """\
 # Kuajing's local Dagster instance (run history, schedules, sensors) lives in this folder.
 telemetry:
@@ -89,17 +92,28 @@ def order_date_range(paths: DataPaths, today: dt.date) -> tuple[dt.date, dt.date
     return first, last
 
 
-def run_pipeline(paths: DataPaths, first: dt.date, last: dt.date, log_file: Path) -> str:
-    """Run the pipeline job over [first, last] in one run; returns the run id."""
+def choose_job(paths: DataPaths) -> str:
+    """Train before scoring only while the registry has no champion."""
+    from ml.forecast.registry import current_champion
+
+    return PIPELINE_JOB if current_champion(paths.mlflow) is not None else FULL_JOB
+
+
+def run_pipeline(
+    paths: DataPaths, first: dt.date, last: dt.date, log_file: Path, job: str = PIPELINE_JOB
+) -> str:
+    """Run ``job`` over [first, last] in one run; returns the run id."""
     env = {
         **os.environ,
         DATA_DIR_ENV: str(paths.root),
         "DAGSTER_HOME": str(paths.dagster_home),
+        # line by line: the progress bar and the log follow the run as it happens
+        "PYTHONUNBUFFERED": "1",
     }
     tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
     command = [
         sys.executable, "-m", "dagster", "job", "execute",
-        "-m", "orchestration.definitions", "-j", PIPELINE_JOB, "--tags", json.dumps(tags),
+        "-m", "orchestration.definitions", "-j", job, "--tags", json.dumps(tags),
     ]  # fmt: skip
     log_file.parent.mkdir(parents=True, exist_ok=True)
     run_id = ""
@@ -117,7 +131,7 @@ def run_pipeline(paths: DataPaths, first: dt.date, last: dt.date, log_file: Path
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
-            if not run_id and (m := re.search(rf" - {PIPELINE_JOB} - ([0-9a-f-]{{36}}) - ", line)):
+            if not run_id and (m := re.search(rf" - {job} - ([0-9a-f-]{{36}}) - ", line)):
                 run_id = m.group(1)
             if m := step_start.search(line):
                 bar.update(1)
@@ -164,14 +178,39 @@ def summarize(paths: DataPaths, run_id: str, seconds: float) -> str:
         for (name,) in marts:
             rows = con.execute(f'SELECT count(*) FROM marts."{name}"').fetchall()[0][0]
             lines.append(f"  marts.{name:<34} {rows:>12,}")
+        lines += forecast_summary(con, paths)
     finally:
         con.close()
     lines += [
         f"Warehouse:      {paths.warehouse}  (quarantine: {contract.QUARANTINE.qualified})",
         f"Dagster runs:   {paths.dagster_home}  (open the UI with `make ui`)",
         f"Raw inputs:     {paths.raw}",
+        f"MLflow:         {paths.mlflow}  (open the runs and the registry with `make mlflow-ui`)",
     ]
     return "\n".join(lines)
+
+
+def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[str]:
+    from ml.forecast.nightly import FORECAST_TABLE
+    from ml.forecast.registry import champion_metrics
+
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'forecast' AND table_name = 'demand_forecast'"
+    ).fetchall()[0][0]
+    if not found:
+        return ["Demand forecast: not scored."]
+    rows, series, version, first, last = con.execute(
+        f"SELECT count(*), count(DISTINCT (sku, marketplace)), max(model_version), min(date), "
+        f"max(date) FROM {FORECAST_TABLE}"
+    ).fetchall()[0]
+    metrics = champion_metrics(paths.mlflow)
+    backtest = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+    return [
+        f"Demand forecast ({FORECAST_TABLE}, out/demand_forecast.parquet): {rows:,} rows, "
+        f"{series:,} series, {first} .. {last}",
+        f"  by demand_forecast v{version} (the registry's champion); backtest: {backtest}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,9 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     today = dt.datetime.now(dt.UTC).date()
     try:
         first, last = order_date_range(paths, today)
-        print(f"Order history {first} to {last}: running {PIPELINE_JOB} over those days.")
+        job = choose_job(paths)
+        print(f"Order history {first} to {last}: running {job} over those days.")
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id = run_pipeline(paths, first, last, paths.dagster_home / "logs" / f"run-{stamp}.log")
+        log_file = paths.dagster_home / "logs" / f"run-{stamp}.log"
+        run_id = run_pipeline(paths, first, last, log_file, job=job)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -78,17 +78,26 @@ def test_asset_graph_shows_the_marts(dagster_ui, tmp_path):
             page.goto(f"{dagster_ui}/asset-groups", wait_until="domcontentloaded")
             for group in ("ingest", "reference", "staging", "intermediate", "marts"):
                 page.get_by_text(group, exact=True).first.wait_for(timeout=120_000)
-            # The marts group's graph shows each mart as a node.
-            page.goto(
-                f"{dagster_ui}/locations/kuajing/asset-groups/marts", wait_until="domcontentloaded"
-            )
-            for name in ("fct_daily_demand", "mart_landed_cost", "mart_inventory_position"):
+            # The marts group's graph shows the marts as nodes (it renders those in view) ...
+            group = f"{dagster_ui}/locations/kuajing/asset-groups/marts"
+            page.goto(group, wait_until="domcontentloaded")
+            for name in ("mart_landed_cost", "mart_inventory_position"):
                 page.get_by_text(name, exact=True).first.wait_for(timeout=120_000)
+            # ... and its list every one of them.
+            page.goto(f"{group}/list", wait_until="domcontentloaded")
+            for name in ("fct_daily_demand", "dim_sku", "mart_tariff_exposure"):
+                page.get_by_text(f"marts / {name}", exact=True).first.wait_for(timeout=120_000)
             page.screenshot(path=str(tmp_path / "marts-graph.png"))
             page.goto(f"{dagster_ui}/assets/marts/mart_landed_cost", wait_until="domcontentloaded")
             page.get_by_text("mart_landed_cost").first.wait_for(timeout=60_000)
             # Materialized by the e2e run, with the row count the dbt asset reports.
             page.get_by_text("Latest materialization").first.wait_for(timeout=60_000)
             page.get_by_text("Row count").first.wait_for(timeout=60_000)
+            # The forecast's metadata: the champion's backtest metrics and the model version.
+            forecast_page = f"{dagster_ui}/assets/forecast/demand_forecast"
+            page.goto(forecast_page, wait_until="domcontentloaded")
+            for label in ("backtest_wape", "model_version", "plot"):
+                page.get_by_text(label, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "forecast-asset.png"), full_page=True)
         finally:
             browser.close()

@@ -140,13 +140,36 @@ def _to_frame(forecast: pd.DataFrame, panel: Panel, column: str) -> pd.DataFrame
 STATS_HISTORY = {"daily": 364, "weekly": 104}
 
 
+def _statsforecast_class():
+    """StatsForecast whose worker pool is spawned, not forked: a fork of a process that runs
+    threads (Dagster, DuckDB, LightGBM's OpenMP) can deadlock in the child, and did."""
+    import multiprocessing
+
+    from statsforecast import StatsForecast
+
+    class SpawnedStatsForecast(StatsForecast):
+        def _get_pool(self):
+            return multiprocessing.get_context("spawn").Pool, {}
+
+    return SpawnedStatsForecast
+
+
+STATS_KEYS = ("statsforecast_autoets", "statsforecast_croston")
+
+
 def statsforecast_models(
-    panel: Panel, horizon: int, series: np.ndarray, n_jobs: int = 1
+    panel: Panel,
+    horizon: int,
+    series: np.ndarray,
+    n_jobs: int = 1,
+    keys: tuple[str, ...] = STATS_KEYS,
 ) -> dict[str, PeerForecast]:
     """AutoETS (weekly season at daily grain) with its 80 % interval as P10/P90, and
-    CrostonOptimized (intermittent demand; point forecast only), on the last year."""
-    from statsforecast import StatsForecast
+    CrostonOptimized (intermittent demand; point forecast only), on the last year; only the
+    models in ``keys`` are fitted."""
     from statsforecast.models import AutoETS, CrostonOptimized
+
+    StatsForecast = _statsforecast_class()
 
     season = 7 if panel.grain == "daily" else 1
     history = filled_history(panel, series, min_periods=2 * max(season, 7))
@@ -157,6 +180,8 @@ def statsforecast_models(
         ("statsforecast_autoets", AutoETS(season_length=season), [80]),
         ("statsforecast_croston", CrostonOptimized(), None),
     ):
+        if key not in keys:
+            continue
         started = time.perf_counter()
         sf = StatsForecast(models=[model], freq=FREQ[panel.grain], n_jobs=n_jobs)
         sf.fit(df=history)

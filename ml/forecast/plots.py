@@ -61,13 +61,15 @@ def forecast_vs_actual(
     other models are dropped when it has a ``model`` column. Keys without rows get an empty panel.
     """
     plt = _pyplot()
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     data = _one_model(frame, model)
     keys = list(series_keys)
     n = max(len(keys), 1)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.2 * ncols, 2.6 * nrows), squeeze=False, sharex=False
+        nrows, ncols, figsize=(4.2 * ncols, 2.6 * nrows), squeeze=False, layout="constrained"
     )
     groups = dict(tuple(data.groupby(["sku", "marketplace"], sort=False)))
     for ax, key in zip(axes.flat, keys, strict=False):
@@ -82,8 +84,10 @@ def forecast_vs_actual(
         ax.plot(dates, g["p50"], color="tab:blue", lw=1.2, label="P50")
         if "actual" in g.columns:
             ax.plot(dates, g["actual"], color="black", lw=0.9, marker=".", ms=3, label="actual")
+        locator = AutoDateLocator(maxticks=5)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.tick_params(labelsize=7)
-        ax.tick_params(axis="x", labelrotation=30)
     for ax in list(axes.flat)[len(keys) :]:
         ax.set_visible(False)
     if keys:
@@ -100,7 +104,7 @@ def feature_importance_plot(
     plt = _pyplot()
     imp = importance_df.sort_values("gain", ascending=False).head(top)
     total = float(importance_df["gain"].sum()) or 1.0
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(imp) + 1.2))
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(imp) + 1.2), layout="constrained")
     ax.barh(imp["feature"][::-1], imp["gain"][::-1] / total, color="tab:blue")
     ax.set_xlabel("share of total gain")
     ax.set_title(f"Feature importance (top {len(imp)} by gain)")
@@ -134,3 +138,35 @@ def worst_series(
     share = err / max(float(err.sum()), 1e-12)
     top = share.sort_values(ascending=False, kind="stable").head(n)
     return [(str(s), str(m)) for s, m in top.index]
+
+
+def forecast_overview(
+    history: pd.DataFrame, forecast: pd.DataFrame, *, ncols: int = 3, path: str | Path | None = None
+) -> bytes:
+    """Units per marketplace: the recent history and the forecast's P50 summed over series,
+    with the sums of series P10 and P90 as a band (wider than the total's own interval: an
+    upper bound on it, the honest cheap summary).
+
+    ``history``: marketplace, date, units; ``forecast``: marketplace, date, p10, p50, p90.
+    """
+    plt = _pyplot()
+    total = forecast.groupby(["marketplace", "date"], as_index=False)[["p10", "p50", "p90"]].sum()
+    markets = sorted(set(total["marketplace"]) | set(history["marketplace"]))
+    nrows = max(1, -(-len(markets) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, market in zip(axes.flat, markets, strict=False):
+        h = history[history["marketplace"] == market]
+        f = total[total["marketplace"] == market]
+        ax.plot(h["date"], h["units"], color="0.35", lw=1, label="units sold")
+        ax.fill_between(f["date"], f["p10"], f["p90"], color="tab:blue", alpha=0.25,
+                        label="P10-P90 (sum)")  # fmt: skip
+        ax.plot(f["date"], f["p50"], color="tab:blue", lw=1.5, label="P50")
+        ax.set_title(market, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.tick_params(axis="x", rotation=30)
+    for ax in axes.flat[len(markets) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Demand forecast by marketplace (units per day)", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)

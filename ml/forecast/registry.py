@@ -33,6 +33,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
 from mlflow.models.signature import ModelSignature
 from mlflow.types import ColSpec, Schema
 
@@ -121,14 +122,25 @@ def _tracking(uri: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- data and config
 
 
+def _canonical(col: pd.Series) -> pd.Series:
+    """One representation per kind of value, so the hash does not depend on how the frame was
+    loaded (int vs float units, object vs string dtype, datetime units)."""
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return col.astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col.astype("datetime64[ns]")
+    return col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
+
+
 def data_fingerprint(demand_df: pd.DataFrame) -> dict[str, Any]:
     """rows, date_from, date_to, n_series and a sha256 of the frame sorted by key and column
-    name (row order and column order do not change it; values and dtypes do)."""
+    name: row order, column order and dtype details (int vs float, object vs string) do not
+    change it; any value does."""
     frame = demand_df[sorted(demand_df.columns)]
     keys = [c for c in ("sku", "marketplace", "demand_date") if c in frame.columns]
     if keys:
         frame = frame.sort_values(keys, kind="stable")
-    frame = frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True).apply(_canonical)
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     dates = pd.to_datetime(frame["demand_date"]) if "demand_date" in frame else None
@@ -227,18 +239,21 @@ def forecast_frame(model: DemandForecaster, rows: pd.DataFrame) -> pd.DataFrame:
     if not observed.any():
         raise ValueError("input has no history rows (rows with units)")
     last = rows.loc[observed, "demand_date"].max()
-    history = rows.loc[observed, list(DEMAND_COLUMNS)]
+    # A stock-out day is history whether or not its (meaningless) units were sent.
+    in_history = (rows["demand_date"] <= last) & (observed | rows["is_censored"])
+    history = rows.loc[in_history, list(DEMAND_COLUMNS)].fillna({"units": 0.0})
     plan = rows.loc[~observed & (rows["demand_date"] > last), list(PLAN_COLUMNS)]
 
-    skus = None
-    if {"category", "launch_date"} & set(rows.columns):
-        cols = [c for c in ("sku", "category", "launch_date") if c in rows.columns]
-        skus = rows[cols].drop_duplicates("sku")
+    skus = markets = None
+    sku_cols = [c for c in ("category", "launch_date") if c in rows.columns]
+    if sku_cols:
+        # groupby.first: the first non-null value per sku.
+        skus = rows.groupby("sku", sort=False)[sku_cols].first().reset_index()
         if "launch_date" in skus:
-            skus = skus.assign(launch_date=pd.to_datetime(skus["launch_date"]))
-    markets = None
+            skus["launch_date"] = pd.to_datetime(skus["launch_date"])
     if "country" in rows.columns:
-        markets = rows[["marketplace", "country"]].dropna().drop_duplicates("marketplace")
+        markets = rows.groupby("marketplace", sort=False)[["country"]].first().reset_index()
+        markets = markets.dropna()
 
     panel = build_panel(
         history,
@@ -262,7 +277,8 @@ class DemandForecastModel(mlflow.pyfunc.PythonModel):
     - history rows in the ``marts.fct_daily_demand`` shape: sku, marketplace, demand_date
       (datetime; ISO date strings over REST), units, list_price_local, discount_pct,
       is_promoted, ad_spend_usd, is_censored. A stock-out day is ``is_censored = true`` (its
-      units are ignored). Every series to forecast needs a row on the last history date.
+      units are ignored and may be null). The last history date is the last date with units;
+      every series to forecast needs a row on it.
     - optional plan rows: a demand_date after the last history date and ``units`` null, with
       the planned list_price_local and discount_pct (other columns may be null). Days without a
       plan row keep the last list price and no discount.
@@ -279,6 +295,10 @@ class DemandForecastModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         with open(context.artifacts["forecaster"], "rb") as fh:
             self._forecaster: DemandForecaster = pickle.load(fh)
+
+    @property
+    def forecaster(self) -> DemandForecaster:
+        return self._forecaster
 
     # A DataFrame hint: MLflow infers no schema from it (the logged signature is explicit).
     def predict(
@@ -302,7 +322,9 @@ def _copy_code(dest: Path) -> Path:
     return target
 
 
-def example_rows(panel: Panel, horizon: int, n_series: int = 2, periods: int | None = None):
+def example_rows(
+    panel: Panel, horizon: int, n_series: int = 2, periods: int | None = None
+) -> pd.DataFrame:
     """A small real pyfunc input: ``n_series`` series listed at the end (different
     marketplaces first), their last ``periods`` history periods and ``horizon`` plan periods,
     as daily rows (a weekly panel's units land on each week's first day)."""
@@ -367,7 +389,7 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
     return ModelSignature(inputs=Schema(cols), outputs=inferred.outputs)
 
 
-def _log_model(model: DemandForecaster, panel: Panel, workdir: Path):
+def _log_model(model: DemandForecaster, panel: Panel, workdir: Path) -> ModelInfo:
     """Log the fitted model as pyfunc and register a new version of ``demand_forecast``."""
     pkl = workdir / "forecaster.pkl"
     with open(pkl, "wb") as fh:
@@ -406,13 +428,31 @@ def _alias_version(client: MlflowClient, alias: str) -> tuple[int, str] | None:
 
 
 def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
-    """The champion as a pyfunc (``models:/demand_forecast@champion``) and its version."""
+    """The champion, loaded from ``models:/demand_forecast@champion``, and its version.
+
+    The version is the one whose run the loaded model came from: if a training run moved the
+    alias between the lookup and the load, the lookup is repeated."""
+    with _tracking(tracking_uri(mlflow_dir)):
+        for _ in range(3):
+            champ = current_champion(mlflow_dir)
+            if champ is None:
+                raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {mlflow_dir}: train first")
+            model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+            if model.metadata.run_id == champ[1]:
+                return model, champ[0]
+    raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while it was loaded")
+
+
+HEADLINE_METRICS = ("wape", "rmsse", "bias", "pinball", "coverage_p10_p90")
+
+
+def champion_metrics(mlflow_dir: Path) -> dict[str, float]:
+    """The champion's headline backtest metrics (``kuajing_<metric>`` of its training run)."""
     champ = current_champion(mlflow_dir)
     if champ is None:
-        raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {mlflow_dir}: train a model first")
-    with _tracking(tracking_uri(mlflow_dir)):
-        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
-    return model, champ[0]
+        return {}
+    logged = _client(mlflow_dir).get_run(champ[1]).data.metrics
+    return {k: logged[f"kuajing_{k}"] for k in HEADLINE_METRICS if f"kuajing_{k}" in logged}
 
 
 @dataclass(frozen=True)
@@ -492,7 +532,15 @@ def gate(
             progress(f"backtesting champion v{version}'s configuration on the same folds")
         # Same grain and horizon as the candidate: otherwise the folds would differ.
         on_same_folds = replace(champ_config, grain=config.grain, horizon=config.horizon)
-        result = backtest(panel=panel, config=on_same_folds, n_folds=n_folds, models=("kuajing",))
+        result = backtest(
+            panel=panel,
+            config=on_same_folds,
+            n_folds=n_folds,
+            models=("kuajing",),
+            progress=(lambda step: progress(f"champion backtest: {step} done"))
+            if progress
+            else None,
+        )
         champ_metrics = _kuajing_metrics(result)
     better, why = is_better(candidate, champ_metrics)
     if better:
@@ -592,7 +640,14 @@ def train_and_register(
         mlflow.log_text(json.dumps(asdict(config), indent=2, default=str), "config.json")
 
         say(f"backtest: {', '.join(models)} on {n_folds} folds")
-        result = backtest(panel=panel, config=config, n_folds=n_folds, models=models, truth=truth)
+        result = backtest(
+            panel=panel,
+            config=config,
+            n_folds=n_folds,
+            models=models,
+            truth=truth,
+            progress=lambda step: say(f"backtest: {step} done"),
+        )
         table = compare(result)
         by_market = compare(result, by="marketplace")
         candidate = _kuajing_metrics(result)

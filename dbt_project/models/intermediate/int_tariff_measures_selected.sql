@@ -11,26 +11,40 @@ matched as (
     select * from {{ ref('int_tariff_measures_matched') }}
 ),
 
-in_force as (
+-- The precedence is an aggregate over narrow keys (a hash aggregate), not a window over every
+-- wide column: at 10,000 SKUs the window's sort did not fit a 4 GB memory cap.
+selected as (
     select
+        dates.sku,
+        dates.marketplace,
         dates.effective_date,
-        matched.*,
-        row_number() over (
-            partition by
-                matched.sku, matched.marketplace, dates.effective_date,
-                matched.measure_type, matched.legal_basis
-            order by
-                (matched.origin_country <> 'ALL') desc,
-                length(matched.hs_code_prefix) desc,
-                (matched.destination = matched.destination_country) desc,
-                matched.measure_id
-        ) as precedence
+        arg_min(
+            matched.measure_id,
+            {
+                'origin_specific': matched.origin_country = 'ALL',
+                'prefix_length': -length(matched.hs_code_prefix),
+                'country_destination': matched.destination <> matched.destination_country,
+                'measure_id': matched.measure_id
+            }
+        ) as measure_id
     from dates
     inner join matched
         on dates.sku = matched.sku
         and dates.marketplace = matched.marketplace
         and dates.effective_date >= matched.valid_from
         and (matched.valid_to is null or dates.effective_date <= matched.valid_to)
+    group by
+        dates.sku, dates.marketplace, dates.effective_date,
+        matched.measure_type, matched.legal_basis
+),
+
+in_force as (
+    select selected.effective_date, matched.*
+    from selected
+    inner join matched
+        on selected.sku = matched.sku
+        and selected.marketplace = matched.marketplace
+        and selected.measure_id = matched.measure_id
 ),
 
 final as (
@@ -54,7 +68,6 @@ final as (
         valid_from,
         valid_to
     from in_force
-    where precedence = 1
 )
 
 select * from final

@@ -1,0 +1,264 @@
+"""``kuajing bench forecast``: the backtest comparison and the scoring speed, as figures.
+
+On the built-in default scenario (generated into a work folder) or on any data folder in the raw
+contract: the marts are built if the warehouse lacks them, then every model runs the same
+rolling-origin folds. The oracle is added where the folder holds the simulator's ground truth.
+Scoring speed is measured on 10,000 SKU x marketplace series (the data's series replicated under
+new SKU codes when it has fewer), for the configured horizon.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
+
+from .backtest import MODEL_KEYS, backtest, compare
+from .data import load_demand
+from .model import ForecastConfig, fit, predict
+from .panel import build_panel
+
+SCORING_SERIES = 10_000
+TARGETS = {
+    "wape_vs_oracle_max": 1.10,
+    "wape_vs_seasonal_naive_max": 0.75,
+    "coverage_p10_p90_range": [0.75, 0.85],
+    "train_and_backtest_seconds_max": 300,
+    "scoring_10000_series_seconds_max": 60,
+}
+HEADLINE = ("wape", "rmsse", "bias", "pinball", "coverage_p10_p90", "fit_seconds",
+            "predict_seconds")  # fmt: skip
+
+
+def has_marts(paths: DataPaths) -> bool:
+    import duckdb
+
+    if not paths.warehouse.exists():
+        return False
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'marts' AND table_name = 'fct_daily_demand'"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    return bool(found)
+
+
+def build_marts(paths: DataPaths, echo: Callable[[str], None]) -> None:
+    """Ingest and check the raw files, then ``dbt build``: what the pipeline does before ML."""
+    from ml.bench import ingest_all
+
+    echo(f"Building the marts in {paths.warehouse} (ingest + checks + dbt build)")
+    ingest_all(paths.root)
+    subprocess.run(
+        [str(dbt_executable()), "build", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+        cwd=DBT_PROJECT_DIR,
+        env=dbt_env(paths),
+        check=True,
+    )
+
+
+def generate_default(root: Path, echo: Callable[[str], None]) -> DataPaths:
+    from ml.simulator import generate, load_scenario
+
+    paths = DataPaths(root)
+    echo(f"Generating the built-in default scenario in {root}")
+    generate(load_scenario("default"), paths.ensure(), progress=True)
+    return paths
+
+
+def replicate_series(
+    demand: pd.DataFrame, skus: pd.DataFrame, n_series: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exactly ``n_series`` SKU x marketplace series: the data's, copied under new SKU codes."""
+    keys = demand[["sku", "marketplace"]].drop_duplicates()
+    copies = math.ceil(n_series / len(keys))
+    frames, sku_frames = [], []
+    for k in range(copies):
+        suffix = "" if k == 0 else f"~{k}"
+        frames.append(demand.assign(sku=demand["sku"] + suffix))
+        sku_frames.append(skus.assign(sku=skus["sku"] + suffix))
+    many = pd.concat(frames, ignore_index=True)
+    chosen = many[["sku", "marketplace"]].drop_duplicates().head(n_series)
+    return many.merge(chosen, on=["sku", "marketplace"]), pd.concat(sku_frames, ignore_index=True)
+
+
+def scoring_speed(model, demand, skus, markets, n_series: int = SCORING_SERIES) -> dict:
+    """Seconds to build the scoring panel and predict every series over the model's horizon."""
+    many, many_skus = replicate_series(demand, skus, n_series)
+    started = time.perf_counter()
+    panel = build_panel(many, skus=many_skus, marketplaces=markets, grain=model.grain)
+    built = time.perf_counter()
+    forecast = predict(model, panel, series_mask=np.ones(panel.n_series, bool))
+    done = time.perf_counter()
+    return {
+        "series": int(panel.n_series),
+        "horizon": int(model.horizon),
+        "rows": len(forecast),
+        "panel_seconds": round(built - started, 2),
+        "predict_seconds": round(done - built, 2),
+        "seconds": round(done - started, 2),
+    }
+
+
+def _records(table: pd.DataFrame) -> dict:
+    clean = table.astype(float).round(4).replace({np.nan: None})
+    return {str(k): v for k, v in clean.to_dict(orient="index").items()}
+
+
+def run_forecast_bench(
+    data_dir: Path | None,
+    *,
+    n_folds: int = 3,
+    models: tuple[str, ...] = MODEL_KEYS,
+    config: ForecastConfig | None = None,
+    scoring_series: int = SCORING_SERIES,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    from tqdm import tqdm
+
+    from ml.forecast.registry import data_fingerprint
+    from ml.simulator import GroundTruth
+
+    config = config or ForecastConfig()
+    with tempfile.TemporaryDirectory(prefix="kuajing-bench-forecast-") as tmp:
+        if data_dir is None:
+            paths = generate_default(Path(tmp) / "default", echo)
+            source = "built-in default scenario"
+        else:
+            paths = DataPaths(Path(data_dir).resolve())
+            source = str(paths.root)
+        if not has_marts(paths):
+            build_marts(paths, echo)
+
+        import duckdb
+
+        con = duckdb.connect(str(paths.warehouse), read_only=True)
+        try:
+            demand, skus, markets = load_demand(con)
+        finally:
+            con.close()
+        truth = GroundTruth.load(paths.truth) if (paths.truth).exists() else None
+        wanted = tuple(m for m in models if m != "oracle" or truth is not None)
+
+        started = time.perf_counter()
+        panel = build_panel(demand, skus=skus, marketplaces=markets, grain=config.grain)
+        with tqdm(total=len(wanted) * n_folds, desc="backtest", unit="fold") as bar:
+            result = backtest(
+                panel=panel,
+                config=config,
+                n_folds=n_folds,
+                models=wanted,
+                truth=truth,
+                progress=lambda step: (bar.set_postfix_str(step), bar.update()),
+            )
+        backtested = time.perf_counter()
+        echo("Training the final model on the whole history")
+        final = fit(panel=panel, config=config)
+        trained = time.perf_counter()
+        echo(f"Scoring {scoring_series:,} series")
+        scoring = scoring_speed(final, demand, skus, markets, scoring_series)
+
+    table = compare(result)
+    by_market = compare(result, by="marketplace")
+    report = {
+        "data": {"source": source, **data_fingerprint(demand)},
+        "grain": result.grain,
+        "horizon": result.horizon,
+        "folds": n_folds,
+        "cutoffs": [str(c.date()) for c in result.cutoffs],
+        "models": _records(table),
+        "kuajing_by_marketplace": _records(by_market.xs("kuajing", level="model"))
+        if "kuajing" in wanted
+        else {},
+        "kuajing_backtest_fit_seconds": round(float(table.loc["kuajing", "fit_seconds"]), 1)
+        if "kuajing" in wanted
+        else None,
+        "backtest_seconds": round(backtested - started, 1),
+        "final_fit_seconds": round(trained - backtested, 1),
+        "train_and_backtest_seconds": round(trained - started, 1),
+        "scoring": scoring,
+        "targets": TARGETS,
+    }
+    report["verdict"] = verdict(report)
+    return report
+
+
+def verdict(report: dict) -> dict[str, bool | None]:
+    """Which targets are met (None where the data cannot tell, e.g. no oracle)."""
+    k = report["models"].get("kuajing", {})
+    lo, hi = TARGETS["coverage_p10_p90_range"]
+    coverage = k.get("coverage_p10_p90")
+    out: dict[str, bool | None] = {
+        "wape_vs_oracle": None,
+        "wape_vs_seasonal_naive": None,
+        "coverage": None if coverage is None else lo <= coverage <= hi,
+        "train_and_backtest_time": report["train_and_backtest_seconds"]
+        <= TARGETS["train_and_backtest_seconds_max"],
+        "scoring_time": report["scoring"]["seconds"] <= TARGETS["scoring_10000_series_seconds_max"],
+    }
+    if k.get("wape_vs_oracle") is not None:
+        out["wape_vs_oracle"] = k["wape_vs_oracle"] <= TARGETS["wape_vs_oracle_max"]
+    if k.get("wape_vs_seasonal_naive") is not None:
+        out["wape_vs_seasonal_naive"] = (
+            k["wape_vs_seasonal_naive"] <= TARGETS["wape_vs_seasonal_naive_max"]
+        )
+    peers = [m for m in report["models"] if m not in ("kuajing", "oracle")]
+    if k and peers:
+        out["beats_every_baseline_and_peer"] = all(
+            k["wape"] < report["models"][m]["wape"] and k["rmsse"] < report["models"][m]["rmsse"]
+            for m in peers
+        )
+    return out
+
+
+def format_table(report: dict) -> str:
+    lines = [
+        f"Forecast backtest on {report['data']['source']}: {report['data']['rows']:,} rows, "
+        f"{report['data']['n_series']:,} series, {report['data']['date_from']} .. "
+        f"{report['data']['date_to']}; {report['grain']} grain, horizon {report['horizon']}, "
+        f"{report['folds']} folds (cutoffs {', '.join(report['cutoffs'])})",
+        "",
+        f"{'model':<24}{'WAPE':>8}{'RMSSE':>8}{'bias':>8}{'pinball':>9}{'P10-P90':>9}"
+        f"{'vs oracle':>10}{'vs snaive':>10}{'fit s':>8}{'pred s':>8}",
+    ]
+
+    def cell(value, fmt: str, width: int) -> str:
+        return f"{'-':>{width}}" if value is None else f"{value:>{width}{fmt}}"
+
+    for name, m in report["models"].items():
+        lines.append(
+            f"{name:<24}{cell(m['wape'], '.3f', 8)}{cell(m['rmsse'], '.3f', 8)}"
+            f"{cell(m['bias'], '+.3f', 8)}{cell(m.get('pinball'), '.3f', 9)}"
+            f"{cell(m.get('coverage_p10_p90'), '.1%', 9)}{cell(m.get('wape_vs_oracle'), '.3f', 10)}"
+            f"{cell(m.get('wape_vs_seasonal_naive'), '.3f', 10)}"
+            f"{cell(m.get('fit_seconds'), '.1f', 8)}{cell(m.get('predict_seconds'), '.1f', 8)}"
+        )
+    s = report["scoring"]
+    lines += [
+        "",
+        f"Backtest (all models) {report['backtest_seconds']:.0f} s; final training "
+        f"{report['final_fit_seconds']:.0f} s; "
+        f"train + backtest {report['train_and_backtest_seconds']:.0f} s",
+        f"Scoring {s['series']:,} series x {s['horizon']} periods: {s['seconds']:.1f} s "
+        f"(panel {s['panel_seconds']:.1f} s, predict {s['predict_seconds']:.1f} s)",
+        "Targets: " + ", ".join(
+            f"{k} {'met' if v else 'MISSED'}" for k, v in report["verdict"].items() if v is not None
+        ),
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - a debugging entry point
+    print(format_table(run_forecast_bench(Path(sys.argv[1]) if len(sys.argv) > 1 else None)))

@@ -1,0 +1,193 @@
+"""The two forecast jobs a data folder runs: train (and gate) a model, score with the champion.
+
+Both read the marts from the warehouse; scoring loads ``models:/demand_forecast@champion`` from
+the registry (never an in-memory training result) and writes ``forecast.demand_forecast`` in the
+warehouse and ``out/demand_forecast.parquet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ml.settings import DataPaths
+
+from .backtest import MODEL_KEYS
+from .data import load_demand
+from .model import ForecastConfig
+from .panel import PERIOD_DAYS, build_panel
+
+FORECAST_SCHEMA = "forecast"
+FORECAST_TABLE = f"{FORECAST_SCHEMA}.demand_forecast"
+# The training run's comparison: every peer but AutoETS (six minutes on the default scenario;
+# `kuajing bench forecast` runs it). The oracle needs the simulator's truth, which the pipeline
+# never reads.
+TRAINING_MODELS = tuple(m for m in MODEL_KEYS if m not in ("statsforecast_autoets", "oracle"))
+FORECAST_COLUMNS = ("sku", "marketplace", "date", "horizon", "p10", "p50", "p90", "mean")
+
+
+class NoChampionError(RuntimeError):
+    """Scoring was asked for before any model was registered as champion."""
+
+
+@dataclass(frozen=True)
+class ScoringOutcome:
+    forecast: pd.DataFrame  # FORECAST_COLUMNS + model_version
+    version: int
+    history: pd.DataFrame  # daily units per marketplace, the last 90 days (for the plot)
+    parquet: Path
+
+
+def read_marts(paths: DataPaths) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    if not paths.warehouse.exists():
+        raise FileNotFoundError(
+            f"No warehouse at {paths.warehouse}: build the marts first (`make run`)."
+        )
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        return load_demand(con)
+    finally:
+        con.close()
+
+
+def train(
+    paths: DataPaths,
+    *,
+    config: ForecastConfig | None = None,
+    models: tuple[str, ...] = TRAINING_MODELS,
+    n_folds: int = 3,
+    progress: Callable[[str], None] | None = None,
+):
+    """Backtest, gate and register a model trained on the warehouse's demand mart."""
+    from .registry import data_fingerprint, train_and_register
+
+    config = config or ForecastConfig()
+    demand, skus, markets = read_marts(paths)
+    if demand.empty:
+        raise ValueError("marts.fct_daily_demand is empty: there is no demand to learn from.")
+    panel = build_panel(demand, skus=skus, marketplaces=markets, grain=config.grain)
+    return train_and_register(
+        panel,
+        config=config,
+        mlflow_dir=paths.mlflow,
+        data_info=data_fingerprint(demand),
+        models=models,
+        n_folds=n_folds,
+        progress=progress,
+    )
+
+
+PLAN_SQL = """
+WITH days AS (
+    SELECT CAST(d AS DATE) AS demand_date
+    FROM range(CAST($first AS TIMESTAMP), CAST($last AS TIMESTAMP) + INTERVAL 1 DAY,
+               INTERVAL 1 DAY) AS t(d)
+),
+priced AS (
+    SELECT p.sku, p.marketplace, days.demand_date, arg_max(p.list_price, p.valid_from) AS price
+    FROM raw.prices AS p
+    JOIN days ON days.demand_date >= p.valid_from
+        AND days.demand_date <= coalesce(p.valid_to, DATE '9999-12-31')
+    GROUP BY ALL
+),
+promoted AS (
+    SELECT pr.sku, pr.marketplace, days.demand_date, max(pr.discount_pct) AS discount_pct
+    FROM raw.promotions AS pr
+    JOIN days ON days.demand_date BETWEEN pr.start_date AND pr.end_date
+    GROUP BY ALL
+)
+SELECT sku, marketplace, demand_date, priced.price AS list_price_local, promoted.discount_pct
+FROM priced FULL OUTER JOIN promoted USING (sku, marketplace, demand_date)
+"""
+
+
+def future_plan(paths: DataPaths, demand: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """Planned list prices and promotions for the horizon, from ``raw.prices`` (which holds
+    planned prices) and ``raw.promotions``. A day with no planned price keeps the series' last
+    list price; a day with no promotion has none. Only series in the demand mart are kept."""
+    last = pd.to_datetime(demand["demand_date"]).max()
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        plan = con.execute(
+            PLAN_SQL,
+            {"first": str((last + pd.Timedelta(days=1)).date()),
+             "last": str((last + pd.Timedelta(days=horizon_days)).date())},
+        ).df()  # fmt: skip
+    finally:
+        con.close()
+    series = demand[["sku", "marketplace"]].drop_duplicates()
+    plan = plan.merge(series, on=["sku", "marketplace"])
+    last_price = (
+        demand.dropna(subset=["list_price_local"])
+        .sort_values("demand_date")
+        .groupby(["sku", "marketplace"])["list_price_local"]
+        .last()
+        .rename("last_price")
+    )
+    plan = plan.join(last_price, on=["sku", "marketplace"])
+    plan["list_price_local"] = plan["list_price_local"].fillna(plan["last_price"])
+    plan["discount_pct"] = plan["discount_pct"].fillna(0.0)
+    plan["demand_date"] = pd.to_datetime(plan["demand_date"])
+    plan = plan.drop(columns="last_price").dropna(subset=["list_price_local"])
+    return plan.sort_values(["sku", "marketplace", "demand_date"], ignore_index=True)
+
+
+def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcome:
+    """Forecast every series with the registry's champion and store the result."""
+    from .registry import current_champion, load_champion, model_input
+
+    if current_champion(paths.mlflow) is None:
+        raise NoChampionError(
+            "No model has the alias 'champion' in the registry at "
+            f"{paths.mlflow}: run the `forecast_training` job (or `make run`) first."
+        )
+    model, version = load_champion(paths.mlflow)
+    demand, skus, markets = read_marts(paths)
+    days = horizon_days or _champion_horizon_days(model)
+    plan = future_plan(paths, demand, days)
+    rows = model_input(demand, skus=skus, marketplaces=markets, plan=plan)
+    forecast = model.predict(rows)
+    forecast = forecast[list(FORECAST_COLUMNS)].assign(model_version=version)
+    write_forecast(paths, forecast)
+    parquet = paths.out / "demand_forecast.parquet"
+    parquet.parent.mkdir(parents=True, exist_ok=True)
+    forecast.to_parquet(parquet, index=False)
+    return ScoringOutcome(forecast, version, recent_history(demand), parquet)
+
+
+def _champion_horizon_days(model) -> int:
+    """The plan must cover the champion's horizon (periods x days per period)."""
+    forecaster = model.unwrap_python_model().forecaster
+    return forecaster.horizon * PERIOD_DAYS[forecaster.grain]
+
+
+def write_forecast(paths: DataPaths, forecast: pd.DataFrame) -> None:
+    """Replace the forecast table in one transaction (readers never see half a forecast)."""
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {FORECAST_SCHEMA}")
+        con.register("forecast_rows", forecast)
+        con.execute("BEGIN")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {FORECAST_TABLE} AS "
+            "SELECT sku, marketplace, CAST(date AS DATE) AS date, CAST(horizon AS INTEGER) AS "
+            "horizon, p10, p50, p90, mean, CAST(model_version AS INTEGER) AS model_version, "
+            "current_timestamp AS scored_at FROM forecast_rows"
+        )
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def recent_history(demand: pd.DataFrame, days: int = 90) -> pd.DataFrame:
+    dates = pd.to_datetime(demand["demand_date"])
+    recent = demand[dates > dates.max() - pd.Timedelta(days=days)]
+    return (
+        recent.assign(date=pd.to_datetime(recent["demand_date"]))
+        .groupby(["marketplace", "date"], as_index=False)["units"]
+        .sum()
+    )

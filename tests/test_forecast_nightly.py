@@ -1,0 +1,96 @@
+"""The nightly scoring's plan of future prices, and the forecast benchmark's helpers."""
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.forecast.bench import TARGETS, replicate_series, verdict
+from ml.forecast.nightly import future_plan
+from ml.settings import DataPaths
+
+
+@pytest.fixture
+def paths(tmp_path) -> DataPaths:
+    paths = DataPaths(tmp_path)
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("CREATE SCHEMA raw")
+    con.execute(
+        "CREATE TABLE raw.prices (sku VARCHAR, marketplace VARCHAR, valid_from DATE, "
+        "valid_to DATE, list_price DECIMAL(18,4), currency VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO raw.prices VALUES "
+        "('A', 'US', '2026-01-01', '2026-11-04', 20, 'USD'), "
+        "('A', 'US', '2026-11-05', NULL, 25, 'USD'), "  # a price rise planned for day 5
+        "('Z', 'US', '2026-01-01', NULL, 9, 'USD')"  # a SKU without demand: not planned
+    )
+    con.execute(
+        "CREATE TABLE raw.promotions (promotion_id VARCHAR, sku VARCHAR, marketplace VARCHAR, "
+        "promo_type VARCHAR, discount_pct DECIMAL(6,4), start_date DATE, end_date DATE)"
+    )
+    con.execute(
+        "INSERT INTO raw.promotions VALUES ('p1', 'B', 'DE', 'deal', 0.2, '2026-11-02', "
+        "'2026-11-03'), ('p2', 'B', 'DE', 'coupon', 0.1, '2026-11-03', '2026-11-03')"
+    )
+    con.close()
+    return paths
+
+
+def demand_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sku": ["A", "A", "B"],
+            "marketplace": ["US", "US", "DE"],
+            "demand_date": pd.to_datetime(["2026-10-30", "2026-10-31", "2026-10-31"]),
+            "list_price_local": [20.0, 20.0, 12.0],
+        }
+    )
+
+
+def test_the_plan_reads_planned_prices_and_promotions_day_by_day(paths):
+    plan = future_plan(paths, demand_rows(), horizon_days=7).set_index(
+        ["sku", "marketplace", "demand_date"]
+    )
+    a = plan.loc[("A", "US")]
+    assert list(a.index) == list(pd.date_range("2026-11-01", "2026-11-07"))
+    assert list(a["list_price_local"]) == [20, 20, 20, 20, 25, 25, 25]
+    assert (a["discount_pct"] == 0).all()
+    # B has no price list: its last list price holds, and the deepest promotion of a day wins.
+    b = plan.loc[("B", "DE")]
+    assert list(b.index) == list(pd.date_range("2026-11-02", "2026-11-03"))
+    assert list(b["list_price_local"]) == [12, 12]
+    assert list(b["discount_pct"]) == [0.2, 0.2]
+    assert "Z" not in plan.index.get_level_values("sku")
+
+
+def test_replicated_series_are_exactly_the_count_asked_for():
+    demand = demand_rows()
+    skus = pd.DataFrame({"sku": ["A", "B"], "category": ["x", "y"]})
+    many, many_skus = replicate_series(demand, skus, 5)
+    keys = many[["sku", "marketplace"]].drop_duplicates()
+    assert len(keys) == 5
+    assert set(keys["sku"]) <= set(many_skus["sku"])
+    # each copy keeps its source's rows
+    assert (many.groupby(["sku", "marketplace"]).size().sort_index().to_numpy() > 0).all()
+
+
+def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
+    report = {
+        "models": {
+            "kuajing": {"wape": 0.9, "rmsse": 0.7, "coverage_p10_p90": 0.8,
+                        "wape_vs_oracle": 1.05, "wape_vs_seasonal_naive": 0.8},
+            "seasonal_naive": {"wape": 1.1, "rmsse": 0.9},
+            "mlforecast": {"wape": 0.95, "rmsse": 0.65},
+        },
+        "train_and_backtest_seconds": TARGETS["train_and_backtest_seconds_max"] + 1,
+        "scoring": {"seconds": 10.0},
+    }  # fmt: skip
+    v = verdict(report)
+    assert v["wape_vs_oracle"] is True
+    assert v["wape_vs_seasonal_naive"] is False
+    assert v["coverage"] is True
+    assert v["train_and_backtest_time"] is False
+    assert v["scoring_time"] is True
+    assert v["beats_every_baseline_and_peer"] is False  # mlforecast's RMSSE is lower
+    del report["models"]["kuajing"]["wape_vs_oracle"]
+    assert verdict(report)["wape_vs_oracle"] is None
