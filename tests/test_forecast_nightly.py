@@ -94,3 +94,17 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     assert v["beats_every_baseline_and_peer"] is False  # mlforecast's RMSSE is lower
     del report["models"]["kuajing"]["wape_vs_oracle"]
     assert verdict(report)["wape_vs_oracle"] is None
+
+
+def test_scoring_speed_forecasts_every_replicated_series_over_the_horizon():
+    from ml.forecast import ForecastConfig, build_panel, fit
+    from ml.forecast.bench import scoring_speed
+    from ml.forecast.synthetic import synthetic_mart
+
+    mart = synthetic_mart(n_skus=6, days=200)
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces)
+    model = fit(panel=panel, config=ForecastConfig(max_rounds=20))
+    figures = scoring_speed(model, mart.demand, mart.skus, mart.marketplaces, n_series=30)
+    assert figures["series"] == 30
+    assert figures["rows"] == 30 * model.horizon
+    assert figures["seconds"] >= figures["predict_seconds"] > 0

@@ -25,7 +25,7 @@ from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
 from .backtest import MODEL_KEYS, backtest, compare
 from .data import load_demand
 from .model import ForecastConfig, fit, predict
-from .panel import build_panel
+from .panel import PERIOD_DAYS, build_panel
 
 SCORING_SERIES = 10_000
 TARGETS = {
@@ -98,7 +98,14 @@ def scoring_speed(model, demand, skus, markets, n_series: int = SCORING_SERIES) 
     """Seconds to build the scoring panel and predict every series over the model's horizon."""
     many, many_skus = replicate_series(demand, skus, n_series)
     started = time.perf_counter()
-    panel = build_panel(many, skus=many_skus, marketplaces=markets, grain=model.grain)
+    # plan_days: the horizon's days, each keeping the last list price (no plan given)
+    panel = build_panel(
+        many,
+        skus=many_skus,
+        marketplaces=markets,
+        grain=model.grain,
+        plan_days=model.horizon * PERIOD_DAYS[model.grain],
+    )
     built = time.perf_counter()
     forecast = predict(model, panel, series_mask=np.ones(panel.n_series, bool))
     done = time.perf_counter()
