@@ -195,8 +195,8 @@ def bench_forecast(
     report = run_forecast_bench(
         data_dir, n_folds=folds, models=chosen, config=ForecastConfig(grain=grain), echo=click.echo
     )
-    click.echo(format_table(report))
     write_json(json_file, report)
+    click.echo(format_table(report))
 
 
 if __name__ == "__main__":

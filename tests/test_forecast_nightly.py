@@ -96,6 +96,32 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     assert verdict(report)["wape_vs_oracle"] is None
 
 
+def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
+    from ml.forecast.bench import format_table
+
+    models = {
+        "kuajing": {"wape": 0.9, "rmsse": 0.7, "bias": -0.04, "pinball": 0.1,
+                    "coverage_p10_p90": 0.87, "fit_seconds": 30.0, "predict_seconds": 1.0},
+        "seasonal_naive": {"wape": 1.1, "rmsse": 0.9, "bias": 0.01, "pinball": None,
+                           "coverage_p10_p90": None, "fit_seconds": 0.0,
+                           "predict_seconds": 0.01},
+    }  # fmt: skip
+    report = {
+        "data": {"source": "test", "rows": 10, "n_series": 2, "date_from": "2026-01-01",
+                 "date_to": "2026-03-01"},
+        "grain": "daily", "horizon": 28, "folds": 3, "cutoffs": ["2026-01-01"],
+        "models": models, "backtest_seconds": 1.0, "final_fit_seconds": 1.0,
+        "train_and_backtest_seconds": 2.0,
+        "scoring": {"series": 10_000, "horizon": 28, "seconds": 5.0, "panel_seconds": 1.0,
+                    "predict_seconds": 4.0},
+    }  # fmt: skip
+    report["verdict"] = verdict(report)
+    text = format_table(report)
+    assert " -0.040" in text and "87.0%" in text
+    assert [line.split()[0] for line in text.splitlines()[3:5]] == ["kuajing", "seasonal_naive"]
+    assert "coverage MISSED" in text and "scoring_time met" in text
+
+
 def test_scoring_speed_forecasts_every_replicated_series_over_the_horizon():
     from ml.forecast import ForecastConfig, build_panel, fit
     from ml.forecast.bench import scoring_speed

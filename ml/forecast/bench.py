@@ -242,7 +242,7 @@ def format_table(report: dict) -> str:
     ]
 
     def cell(value, fmt: str, width: int) -> str:
-        return f"{'-':>{width}}" if value is None else f"{value:>{width}{fmt}}"
+        return ("-" if value is None else format(value, fmt)).rjust(width)
 
     for name, m in report["models"].items():
         lines.append(
