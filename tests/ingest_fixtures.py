@@ -292,22 +292,8 @@ VALID_ROWS: dict[str, list[dict[str, str]]] = {
     ],
 }
 
-# Reference order: the entities an entity refers to come first (the lead's asset order).
-INGEST_ORDER = (
-    "catalog",
-    "marketplaces",
-    "warehouses",
-    "lanes",
-    "shipments",
-    "tariff_measures",
-    "fx_rates",
-    "inventory",
-    "prices",
-    "promotions",
-    "ad_spend",
-    "orders",
-)
-assert set(INGEST_ORDER) == set(contract.ENTITY_NAMES)
+# Reference order: the entities an entity refers to come first (as the assets run).
+INGEST_ORDER = contract.ingest_order()
 
 
 def valid_rows(entity: str) -> list[dict[str, str]]:

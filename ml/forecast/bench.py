@@ -23,8 +23,8 @@ import pandas as pd
 from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
 
 from .backtest import MODEL_KEYS, backtest, compare
-from .data import load_demand
 from .model import ForecastConfig, fit, predict
+from .nightly import read_marts
 from .panel import PERIOD_DAYS, build_panel
 
 SCORING_SERIES = 10_000
@@ -149,13 +149,7 @@ def run_forecast_bench(
         if not has_marts(paths):
             build_marts(paths, echo)
 
-        import duckdb
-
-        con = duckdb.connect(str(paths.warehouse), read_only=True)
-        try:
-            demand, skus, markets = load_demand(con)
-        finally:
-            con.close()
+        demand, skus, markets = read_marts(paths)
         truth = GroundTruth.load(paths.truth) if (paths.truth).exists() else None
         wanted = tuple(m for m in models if m != "oracle" or truth is not None)
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from ml import contract
 from ml.contract import entity
 from ml.settings import DataPaths
 
@@ -195,20 +196,7 @@ def generate(scenario: Scenario, paths: DataPaths, *, progress: bool = False) ->
     """Write every raw entity into ``paths.raw`` and the ground truth into ``paths.truth``."""
     t0 = time.perf_counter()
     _check_target(paths)
-    names = [
-        "orders",
-        "catalog",
-        "marketplaces",
-        "warehouses",
-        "lanes",
-        "shipments",
-        "tariff_measures",
-        "fx_rates",
-        "inventory",
-        "prices",
-        "promotions",
-        "ad_spend",
-    ]
+    names = list(contract.ENTITY_NAMES)
     _clear(paths, names)
     paths.raw.mkdir(parents=True, exist_ok=True)
     paths.truth.mkdir(parents=True, exist_ok=True)
