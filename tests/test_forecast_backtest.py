@@ -106,10 +106,12 @@ def test_comparison_table_has_every_metric_overall_and_per_marketplace(result):
     table = compare(res)
     for col in (
         "wape",
+        "wape_mean",
         "rmsse",
         "bias",
         "pinball",
         "coverage_p10_p90",
+        "coverage_p10_p90_pit",
         "fit_seconds",
         "predict_seconds",
         "wape_vs_oracle",
@@ -119,13 +121,17 @@ def test_comparison_table_has_every_metric_overall_and_per_marketplace(result):
     assert table.loc["oracle", "wape_vs_oracle"] == pytest.approx(1.0)
     assert np.isnan(table.loc["moving_average", "coverage_p10_p90"])  # no interval
     assert 0 < table.loc["kuajing", "coverage_p10_p90"] < 1
+    assert 0 < table.loc["kuajing", "coverage_p10_p90_pit"] < 1
     by_market = compare(res, by="marketplace")
     assert set(by_market.index.get_level_values("marketplace")) == {"US", "DE"}
     us = res.forecasts[
         (res.forecasts["marketplace"] == "US") & (res.forecasts["model"] == "kuajing")
     ]
-    expected = np.abs(us["actual"] - us["mean"]).sum() / us["actual"].sum()
+    # WAPE of the median (P50), wape_mean of the mean
+    expected = np.abs(us["actual"] - us["p50"]).sum() / us["actual"].sum()
     assert by_market.loc[("US", "kuajing"), "wape"] == pytest.approx(expected)
+    expected = np.abs(us["actual"] - us["mean"]).sum() / us["actual"].sum()
+    assert by_market.loc[("US", "kuajing"), "wape_mean"] == pytest.approx(expected)
 
 
 def test_unknown_model_keys_are_refused(mart):

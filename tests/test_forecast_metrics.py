@@ -10,8 +10,17 @@ import pytest
 from scipy import stats
 
 from ml.forecast.backtest import is_better
-from ml.forecast.distribution import continuous_quantile, fit_size
-from ml.forecast.metrics import bias, coverage, pinball, rmsse, rmsse_scale, wape
+from ml.forecast.distribution import continuous_quantile, fit_size, pit_bounds
+from ml.forecast.metrics import (
+    bias,
+    coverage,
+    pinball,
+    pit_coverage,
+    rmsse,
+    rmsse_scale,
+    summarize,
+    wape,
+)
 
 RNG = np.random.default_rng(3)
 Y = RNG.poisson(2.0, 40).astype(float)
@@ -96,6 +105,46 @@ def test_fit_size_recovers_the_dispersion():
     assert fit_size(y, mean) == pytest.approx(size, rel=0.15)
 
 
+def test_pit_coverage_matches_a_loop_and_the_randomised_pit():
+    below = np.array([0.0, 0.05, 0.5, 0.85, 0.3, 0.95])
+    at = np.array([0.6, 0.2, 0.5, 1.0, 0.3, 0.99])
+    expected = []
+    for b, a in zip(below, at, strict=True):
+        if a - b < 1e-12:  # a point: in or out
+            expected.append(1.0 if 0.1 <= a <= 0.9 else 0.0)
+        else:
+            expected.append(max(0.0, min(a, 0.9) - max(b, 0.1)) / (a - b))
+    assert pit_coverage(below, at) == pytest.approx(np.mean(expected))
+    # The randomised PIT F(y-1) + V (F(y) - F(y-1)) lands in [0.1, 0.9] that often.
+    rng = np.random.default_rng(1)
+    v = rng.uniform(size=(20000, len(below)))
+    randomised = below + v * (at - below)
+    assert pit_coverage(below, at) == pytest.approx(
+        ((randomised >= 0.1) & (randomised <= 0.9)).mean(), abs=0.01
+    )
+
+
+def test_calibrated_counts_score_80_percent_pit_coverage_but_more_plain_coverage():
+    """Draws from the forecast distribution itself: PIT coverage is 80 %, while the share of
+    actuals inside [P10, P90] is well above it (the zeros all sit on P10 = 0)."""
+    rng = np.random.default_rng(2)
+    mean, size = rng.uniform(0.05, 3.0, 50000), 1.5
+    y = rng.negative_binomial(size, size / (size + mean)).astype(float)
+    frame = pd.DataFrame({"actual": y, "mean": mean, "nb_size": size, "series": 0})
+    for q in (0.1, 0.5, 0.9):
+        frame[f"p{round(q * 100)}"] = continuous_quantile(mean, size, q)
+    got = summarize(frame, pd.Series({0: 1.0}))
+    assert got["coverage_p10_p90_pit"] == pytest.approx(0.80, abs=0.01)
+    assert got["coverage_p10_p90"] > 0.84
+    below, at = pit_bounds(y, mean, size)
+    assert np.all(below <= at) and np.all(below[y == 0] == 0)
+    # WAPE is of the median (P50), wape_mean of the mean; bias is of the mean.
+    assert got["wape"] == pytest.approx(wape(y, frame["p50"]))
+    assert got["wape_mean"] == pytest.approx(wape(y, mean))
+    assert got["bias"] == pytest.approx(bias(y, mean))
+    assert got["wape"] < got["wape_mean"]  # the median wins on absolute error
+
+
 def test_gate_needs_lower_wape_and_no_worse_coverage():
     champion = {"wape": 1.00, "coverage_p10_p90": 0.80}
     assert is_better({"wape": 0.95, "coverage_p10_p90": 0.805}, champion)[0]
@@ -106,3 +155,9 @@ def test_gate_needs_lower_wape_and_no_worse_coverage():
     assert is_better({"wape": 0.99, "coverage_p10_p90": 0.809}, champion)[0]
     assert not is_better({"wape": float("nan"), "coverage_p10_p90": 0.8}, champion)[0]
     assert not is_better({"wape": 0.5}, champion)[0]
+    # PIT coverage, where both have it, is what the gate reads.
+    pit_champion = {"wape": 1.0, "coverage_p10_p90": 0.87, "coverage_p10_p90_pit": 0.80}
+    ok, reason = is_better(
+        {"wape": 0.9, "coverage_p10_p90": 0.80, "coverage_p10_p90_pit": 0.70}, pit_champion
+    )
+    assert not ok and "coverage" in reason

@@ -77,8 +77,9 @@ def test_replicated_series_are_exactly_the_count_asked_for():
 def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     report = {
         "models": {
-            "kuajing": {"wape": 0.9, "rmsse": 0.7, "coverage_p10_p90": 0.8,
-                        "wape_vs_oracle": 1.05, "wape_vs_seasonal_naive": 0.8},
+            "kuajing": {"wape": 0.9, "rmsse": 0.7, "coverage_p10_p90": 0.87,
+                        "coverage_p10_p90_pit": 0.8, "wape_vs_oracle": 1.05,
+                        "wape_vs_seasonal_naive": 0.8},
             "seasonal_naive": {"wape": 1.1, "rmsse": 0.9},
             "mlforecast": {"wape": 0.95, "rmsse": 0.65},
         },
@@ -88,7 +89,8 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     v = verdict(report)
     assert v["wape_vs_oracle"] is True
     assert v["wape_vs_seasonal_naive"] is False
-    assert v["coverage"] is True
+    assert v["coverage_pit"] is True
+    assert v["coverage_share_of_actuals"] is False
     assert v["train_and_backtest_time"] is False
     assert v["scoring_time"] is True
     assert v["beats_every_baseline_and_peer"] is False  # mlforecast's RMSSE is lower
@@ -100,8 +102,9 @@ def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
     from ml.forecast.bench import format_table
 
     models = {
-        "kuajing": {"wape": 0.9, "rmsse": 0.7, "bias": -0.04, "pinball": 0.1,
-                    "coverage_p10_p90": 0.87, "fit_seconds": 30.0, "predict_seconds": 1.0},
+        "kuajing": {"wape": 0.9, "wape_mean": 1.05, "rmsse": 0.7, "bias": -0.04,
+                    "pinball": 0.1, "coverage_p10_p90": 0.87, "coverage_p10_p90_pit": 0.79,
+                    "fit_seconds": 30.0, "predict_seconds": 1.0},
         "seasonal_naive": {"wape": 1.1, "rmsse": 0.9, "bias": 0.01, "pinball": None,
                            "coverage_p10_p90": None, "fit_seconds": 0.0,
                            "predict_seconds": 0.01},
@@ -117,9 +120,10 @@ def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
     }  # fmt: skip
     report["verdict"] = verdict(report)
     text = format_table(report)
-    assert " -0.040" in text and "87.0%" in text
+    assert " -0.040" in text and "87.0%" in text and "79.0%" in text and "1.050" in text
     assert [line.split()[0] for line in text.splitlines()[3:5]] == ["kuajing", "seasonal_naive"]
-    assert "coverage MISSED" in text and "scoring_time met" in text
+    assert "coverage_share_of_actuals MISSED" in text and "coverage_pit met" in text
+    assert "scoring_time met" in text
 
 
 def test_scoring_speed_forecasts_every_replicated_series_over_the_horizon():

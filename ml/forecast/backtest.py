@@ -145,7 +145,7 @@ def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
             keys = pd.MultiIndex.from_frame(known.series[["sku", "marketplace"]])
             fc["series"] = keys.get_indexer(pd.MultiIndex.from_frame(fc[["sku", "marketplace"]]))
             fc["target_index"] = known.n_history - 1 + fc["horizon"]
-            cols = ["series", "target_index", "mean", "p10", "p50", "p90"]
+            cols = ["series", "target_index", "mean", "nb_size", "p10", "p50", "p90"]
             yield name, baselines.PeerForecast(fc[cols], fitted - started, done - fitted)
         elif name == "seasonal_naive":
             yield name, baselines.seasonal_naive(known, horizon, series)
@@ -208,24 +208,36 @@ def compare(result: BacktestResult, by: str | None = None) -> pd.DataFrame:
     return table
 
 
+def calibration_coverage(metrics: dict[str, float]) -> float | None:
+    """The coverage that measures calibration: the PIT coverage where the model has it (counts),
+    else the share of actuals inside [P10, P90]."""
+    for key in ("coverage_p10_p90_pit", "coverage_p10_p90"):
+        value = metrics.get(key)
+        if value is not None and np.isfinite(value):
+            return float(value)
+    return None
+
+
 def is_better(
     candidate: dict[str, float], champion: dict[str, float], coverage_tolerance: float = 0.01
 ) -> tuple[bool, str]:
     """The registry gate, on metrics of the same backtest.
 
-    The candidate wins when its WAPE is strictly lower AND its P10-P90 coverage is not further
-    from the 80 % target than the champion's by more than ``coverage_tolerance`` (one point:
-    a model must not buy accuracy with miscalibrated intervals). Missing or NaN metrics lose.
+    The candidate wins when its WAPE is strictly lower AND its P10-P90 coverage (PIT coverage
+    for count distributions, see ``metrics``) is not further from the 80 % target than the
+    champion's by more than ``coverage_tolerance`` (one point: a model must not buy accuracy
+    with miscalibrated intervals). Missing or NaN metrics lose.
     Returns (decision, reason) so the reason can be logged.
     """
     for name, metrics in (("candidate", candidate), ("champion", champion)):
-        for key in ("wape", "coverage_p10_p90"):
-            value = metrics.get(key)
-            if value is None or not np.isfinite(value):
-                return False, f"{name} has no {key}"
+        value = metrics.get("wape")
+        if value is None or not np.isfinite(value):
+            return False, f"{name} has no wape"
+        if calibration_coverage(metrics) is None:
+            return False, f"{name} has no coverage_p10_p90"
     wape_c, wape_ch = candidate["wape"], champion["wape"]
-    err_c = abs(candidate["coverage_p10_p90"] - TARGET_COVERAGE)
-    err_ch = abs(champion["coverage_p10_p90"] - TARGET_COVERAGE)
+    err_c = abs(calibration_coverage(candidate) - TARGET_COVERAGE)
+    err_ch = abs(calibration_coverage(champion) - TARGET_COVERAGE)
     if wape_c >= wape_ch:
         return False, f"WAPE {wape_c:.4f} is not lower than the champion's {wape_ch:.4f}"
     if err_c > err_ch + coverage_tolerance:

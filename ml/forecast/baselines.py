@@ -120,6 +120,7 @@ def _with_fallback(
         # Keep the peer's interval metrics defined: Poisson quantiles around the average.
         for q, v in quantiles(fallback["mean"].to_numpy(), POISSON_SIZE, (0.1, 0.5, 0.9)).items():
             fallback[f"p{round(q * 100)}"] = v
+        fallback["nb_size"] = POISSON_SIZE
     return pd.concat([frame, fallback], ignore_index=True)
 
 
@@ -270,4 +271,5 @@ def oracle(panel: Panel, horizon: int, series: np.ndarray, truth) -> PeerForecas
             qs = quantiles(np.nan_to_num(frame["mean"].to_numpy()), size, (0.1, 0.5, 0.9))
         for q, v in qs.items():
             frame[f"p{round(q * 100)}"] = v
+        frame["nb_size"] = size
     return PeerForecast(frame, 0.0, time.perf_counter() - started)

@@ -8,7 +8,8 @@ by maximum likelihood on held-out periods, so forecast error (not only sampling 
 Quantiles are those of the demand spread evenly over the unit below each count (Y - U, U uniform
 on [0, 1)): P_q(Y - U <= x) = q exactly, and rounding a quantile up gives the usual integer
 quantile of Y. With integer quantiles a P10-P90 interval of daily counts covers ~95 % of days
-(the true distribution does too), which says nothing about calibration.
+(the true distribution does too), which says nothing about calibration; ``pit_bounds`` gives
+what does (see ``metrics.pit_coverage``).
 """
 
 from __future__ import annotations
@@ -69,3 +70,11 @@ def quantiles(
     mean: np.ndarray, size: np.ndarray | float, levels: tuple[float, ...]
 ) -> dict[float, np.ndarray]:
     return {q: continuous_quantile(mean, size, q) for q in levels}
+
+
+def pit_bounds(y: np.ndarray, mean: np.ndarray, size: np.ndarray | float):
+    """(F(y - 1), F(y)) under NB(mean, size): the range of the randomised PIT of a count."""
+    n, p = _nb(mean, size)
+    y = np.asarray(y, dtype=float)
+    below = np.where(y > 0, stats.nbinom.cdf(y - 1, n, p), 0.0)
+    return below, stats.nbinom.cdf(y, n, p)

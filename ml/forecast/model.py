@@ -239,7 +239,8 @@ def predict(
 
     ``panel`` must hold planned prices for those periods (``build_panel(..., plan_days=...)`` or
     a truncated panel). Series default to those listed at the origin. Columns: sku,
-    marketplace, date (period start), horizon, mean, p10, p50, p90 (one per quantile level).
+    marketplace, date (period start), horizon, mean, nb_size (the negative-binomial size around
+    the mean), p10, p50, p90 (one per quantile level).
     """
     if panel.grain != model.grain:
         raise ValueError(f"model is {model.grain}, panel is {panel.grain}")
@@ -261,6 +262,7 @@ def predict(
             "date": panel.dates[rows["target_index"].to_numpy()],
             "horizon": rows["h"].to_numpy().astype(int),
             "mean": mean,
+            "nb_size": size,
         }
     )
     for q, values in qs.items():

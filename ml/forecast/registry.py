@@ -41,7 +41,7 @@ from ml.settings import PROJECT_ROOT
 
 from . import plots
 from .backtest import MODEL_KEYS, BacktestResult, backtest, compare, is_better
-from .metrics import summarize
+from .metrics import HEADLINE, summarize
 from .model import DemandForecaster, ForecastConfig, fit, predict
 from .panel import DEMAND_COLUMNS, PERIOD_DAYS, PLAN_COLUMNS, Panel, build_panel
 
@@ -443,7 +443,6 @@ def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
     raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while it was loaded")
 
 
-HEADLINE_METRICS = ("wape", "rmsse", "bias", "pinball", "coverage_p10_p90")
 
 
 def champion_metrics(mlflow_dir: Path) -> dict[str, float]:
@@ -452,7 +451,7 @@ def champion_metrics(mlflow_dir: Path) -> dict[str, float]:
     if champ is None:
         return {}
     logged = _client(mlflow_dir).get_run(champ[1]).data.metrics
-    return {k: logged[f"kuajing_{k}"] for k in HEADLINE_METRICS if f"kuajing_{k}" in logged}
+    return {k: logged[f"kuajing_{k}"] for k in HEADLINE if f"kuajing_{k}" in logged}
 
 
 @dataclass(frozen=True)
@@ -577,7 +576,7 @@ def _log_backtest_metrics(
             metrics[f"{model}_{k}"] = v
     for (market, model), row in by_market.iterrows():
         if model == "kuajing":
-            for k in ("wape", "coverage_p10_p90", "bias"):
+            for k in ("wape", "coverage_p10_p90", "coverage_p10_p90_pit", "bias"):
                 if np.isfinite(row.get(k, np.nan)):
                     metrics[f"kuajing_{k}_{market}"] = float(row[k])
     mlflow.log_metrics(metrics)

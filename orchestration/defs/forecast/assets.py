@@ -8,6 +8,7 @@ import base64
 
 import dagster as dg
 
+from ml.forecast.metrics import HEADLINE
 from orchestration.resources import KuajingResource
 
 GROUP = "forecast"
@@ -18,7 +19,6 @@ DEMAND_MARTS = [
     dg.AssetKey(["marts", "dim_sku"]),
     dg.AssetKey(["marts", "dim_marketplace"]),
 ]
-HEADLINE = ("wape", "rmsse", "bias", "pinball", "coverage_p10_p90")
 PREVIEW_ROWS = 5
 
 
