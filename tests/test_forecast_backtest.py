@@ -156,3 +156,32 @@ def test_peers_run_on_the_same_folds():
     assert table["wape"].notna().all()
     counts = res.forecasts.groupby("model").size()
     assert counts.nunique() == 1
+
+
+def test_croston_history_counts_the_wait_before_the_first_sale():
+    """A series that starts 20 days into the window: plain history starts at its first listed
+    day; Croston's (``since``) starts at the window with zeros, so one sale is not a daily rate."""
+    from ml.forecast.baselines import filled_history
+
+    mart = synthetic_mart(n_skus=2, marketplaces=("US",), days=60, seed=5)
+    demand = mart.demand
+    skus = sorted(demand["sku"].unique())
+    start = demand["demand_date"].min()
+    late = (demand["sku"] == skus[1]) & (demand["demand_date"] < start + pd.Timedelta(days=20))
+    panel = build_panel(demand[~late], grain="daily")
+    series = np.arange(panel.n_series)
+    plain = filled_history(panel, series, min_periods=14)
+    padded = filled_history(panel, series, min_periods=14, since=0)
+    late_id = int(panel.series.index[panel.series["sku"] == skus[1]][0])
+    assert plain.groupby("unique_id").size()[late_id] == 40
+    got = padded[padded["unique_id"] == late_id].reset_index(drop=True)
+    assert len(got) == 60 and (got["y"].iloc[:20] == 0).all()
+    assert got["y"].iloc[20:].to_numpy() == pytest.approx(
+        plain[plain["unique_id"] == late_id]["y"].to_numpy()
+    )
+    # The early series is the same either way.
+    early_id = 1 - late_id
+    assert (
+        padded[padded["unique_id"] == early_id]["y"].to_numpy()
+        == plain[plain["unique_id"] == early_id]["y"].to_numpy()
+    ).all()

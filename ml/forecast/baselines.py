@@ -76,10 +76,15 @@ def moving_average(panel: Panel, horizon: int, series: np.ndarray) -> PeerForeca
     return PeerForecast(_frame(series, t, horizon, values), 0.0, time.perf_counter() - started)
 
 
-def filled_history(panel: Panel, series: np.ndarray, min_periods: int) -> pd.DataFrame:
+def filled_history(
+    panel: Panel, series: np.ndarray, min_periods: int, since: int | None = None
+) -> pd.DataFrame:
     """Long (unique_id, ds, y) history for peers: from each series' first listed period,
     censored / unlisted periods filled with the preceding 4 weeks' observed mean. Series with
-    fewer than ``min_periods`` periods are left out (peers fall back to the moving average)."""
+    fewer than ``min_periods`` periods are left out (peers fall back to the moving average).
+
+    ``since`` (a period index) starts every series there instead, with zeros before its first
+    listed period: the full grid a user gives an intermittent-demand model."""
     y = panel.units[series]
     stats = HistoryStats(y)
     recent = spec_for(panel.grain).recent
@@ -91,15 +96,19 @@ def filled_history(panel: Panel, series: np.ndarray, min_periods: int) -> pd.Dat
         filled[r, j] = np.nan_to_num(prev, nan=0.0)
     listed = panel.listed[series]
     first = np.where(listed.any(axis=1), listed.argmax(axis=1), y.shape[1])
+    if since is not None:
+        before = np.arange(y.shape[1])[None, :] < first[:, None]
+        filled = np.where(before, 0.0, filled)
     frames = []
     for i, s in enumerate(series):
-        if y.shape[1] - first[i] >= min_periods:
+        start = first[i] if since is None else min(since, first[i])
+        if y.shape[1] - start >= min_periods and first[i] < y.shape[1]:
             frames.append(
                 pd.DataFrame(
                     {
                         "unique_id": int(s),
-                        "ds": panel.history_dates[first[i] :],
-                        "y": filled[i, first[i] :],
+                        "ds": panel.history_dates[start:],
+                        "y": filled[i, start:],
                     }
                 )
             )
@@ -173,9 +182,7 @@ def statsforecast_models(
     StatsForecast = _statsforecast_class()
 
     season = 7 if panel.grain == "daily" else 1
-    history = filled_history(panel, series, min_periods=2 * max(season, 7))
-    since = panel.history_dates[max(panel.n_history - STATS_HISTORY[panel.grain], 0)]
-    history = history[history["ds"] >= since]
+    since = max(panel.n_history - STATS_HISTORY[panel.grain], 0)
     out: dict[str, PeerForecast] = {}
     for key, model, level in (
         ("statsforecast_autoets", AutoETS(season_length=season), [80]),
@@ -183,6 +190,16 @@ def statsforecast_models(
     ):
         if key not in keys:
             continue
+        # Croston counts the wait before a series' first sale as an interval: started at its
+        # first sale, a series that sold once would be forecast that sale every period (on
+        # Online Retail: WAPE 8.1 against 1.5 on the full grid).
+        history = filled_history(
+            panel,
+            series,
+            min_periods=2 * max(season, 7),
+            since=since if key == "statsforecast_croston" else None,
+        )
+        history = history[history["ds"] >= panel.history_dates[since]]
         started = time.perf_counter()
         sf = StatsForecast(models=[model], freq=FREQ[panel.grain], n_jobs=n_jobs)
         sf.fit(df=history)
