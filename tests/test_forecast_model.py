@@ -38,6 +38,11 @@ def test_forecast_covers_every_listed_series_and_day_with_ordered_quantiles(trai
     assert fc["date"].min() == panel.dates[panel.n_history]
     assert (fc["p10"] <= fc["p50"]).all() and (fc["p50"] <= fc["p90"]).all()
     assert (fc["mean"] >= 0).all() and (fc["p10"] >= 0).all()
+    assert (fc["nb_size"] > 0).all()
+    # The held-out window's figures use the backtest's definitions: PIT coverage near 80 %.
+    cal = model.calibration
+    assert set(cal) >= {"wape", "wape_mean", "coverage_p10_p90", "coverage_p10_p90_pit"}
+    assert 0.6 < cal["coverage_p10_p90_pit"] < 0.95
 
 
 def test_training_is_deterministic(mart, trained):

@@ -229,15 +229,16 @@ def is_better(
     with miscalibrated intervals). Missing or NaN metrics lose.
     Returns (decision, reason) so the reason can be logged.
     """
+    errors = []
     for name, metrics in (("candidate", candidate), ("champion", champion)):
-        value = metrics.get("wape")
+        value, cover = metrics.get("wape"), calibration_coverage(metrics)
         if value is None or not np.isfinite(value):
             return False, f"{name} has no wape"
-        if calibration_coverage(metrics) is None:
+        if cover is None:
             return False, f"{name} has no coverage_p10_p90"
+        errors.append(abs(cover - TARGET_COVERAGE))
     wape_c, wape_ch = candidate["wape"], champion["wape"]
-    err_c = abs(calibration_coverage(candidate) - TARGET_COVERAGE)
-    err_ch = abs(calibration_coverage(champion) - TARGET_COVERAGE)
+    err_c, err_ch = errors
     if wape_c >= wape_ch:
         return False, f"WAPE {wape_c:.4f} is not lower than the champion's {wape_ch:.4f}"
     if err_c > err_ch + coverage_tolerance:

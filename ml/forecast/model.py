@@ -15,8 +15,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from .distribution import fit_sizes, quantiles
+from .distribution import fit_sizes, pit_bounds, quantiles
 from .features import CATEGORICAL, Levels, feature_names, feature_rows, panel_context
+from .metrics import coverage, pit_coverage, wape
 from .panel import Grain, Panel, build_panel
 
 DEFAULT_HORIZON: dict[str, int] = {"daily": 28, "weekly": 8}
@@ -218,12 +219,16 @@ def fit(
         best_iteration=best,
         train_rows=len(train),
     )
+    # The held-out window's figures, defined as in the backtest (see ``metrics``).
     y = calib["target"].to_numpy()
-    q = quantiles(calib_mean, np.array([sizes.get(m, sizes["*"]) for m in markets]), (0.1, 0.9))
+    size = np.array([sizes.get(m, sizes["*"]) for m in markets])
+    q = quantiles(calib_mean, size, (0.1, 0.5, 0.9))
     model.calibration = {
         "rows": float(len(calib)),
-        "wape": float(np.abs(y - calib_mean).sum() / max(y.sum(), 1e-9)),
-        "coverage_p10_p90": float(np.mean((y >= q[0.1]) & (y <= q[0.9]))),
+        "wape": wape(y, q[0.5]),
+        "wape_mean": wape(y, calib_mean),
+        "coverage_p10_p90": coverage(y, q[0.1], q[0.9]),
+        "coverage_p10_p90_pit": pit_coverage(*pit_bounds(y, calib_mean, size)),
     }
     return model
 
