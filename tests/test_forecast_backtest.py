@@ -14,7 +14,7 @@ from ml.forecast.synthetic import synthetic_mart
 CONFIG = ForecastConfig(
     max_rounds=60, learning_rate=0.15, min_data_in_leaf=40, num_leaves=15, num_threads=1
 )
-FAST = ("kuajing", "seasonal_naive", "moving_average", "oracle")
+FAST = ("kuajing", "seasonal_naive", "moving_average", "oracle", "zero")
 
 
 class FakeTruth:
@@ -132,6 +132,34 @@ def test_comparison_table_has_every_metric_overall_and_per_marketplace(result):
     assert by_market.loc[("US", "kuajing"), "wape"] == pytest.approx(expected)
     expected = np.abs(us["actual"] - us["mean"]).sum() / us["actual"].sum()
     assert by_market.loc[("US", "kuajing"), "wape_mean"] == pytest.approx(expected)
+
+
+def test_weighted_rmsse_weights_each_series_by_its_revenue_before_the_cutoff(result):
+    """M5's weights: units x displayed price over the last horizon of each fold's history."""
+    panel, res = result
+    cut = fold_cutoffs(panel.n_history, 28, 3)[1]
+    price = panel.list_price[:, :cut] * (1 - np.nan_to_num(panel.discount[:, :cut]))
+    revenue = np.nansum(panel.units[:, cut - 28 : cut] * price[:, cut - 28 : cut], axis=1)
+    w = res.weights[1]
+    assert w.to_numpy() == pytest.approx(revenue[w.index.to_numpy()])
+    f = res.forecasts[(res.forecasts["fold"] == 1) & (res.forecasts["model"] == "kuajing")]
+    per_series = {
+        s: np.sqrt(np.mean((g["actual"] - g["mean"]) ** 2) / res.scales[1][s])
+        for s, g in f.groupby("series")
+        if res.scales[1][s] > 0
+    }
+    expected = sum(w[s] * r for s, r in per_series.items()) / sum(w[s] for s in per_series)
+    from ml.forecast.metrics import summarize
+
+    assert summarize(f, res.scales[1], w)["wrmsse"] == pytest.approx(expected)
+    assert "wrmsse" in compare(res).columns
+
+
+def test_the_zero_reference_forecasts_nothing_and_scores_wape_one(result):
+    _, res = result
+    zero = res.forecasts[res.forecasts["model"] == "zero"]
+    assert (zero["mean"] == 0).all()
+    assert compare(res).loc["zero", "wape"] == pytest.approx(1.0)
 
 
 def test_unknown_model_keys_are_refused(mart):

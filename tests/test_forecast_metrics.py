@@ -16,6 +16,7 @@ from ml.forecast.metrics import (
     coverage,
     pinball,
     pit_coverage,
+    revenue_weights,
     rmsse,
     rmsse_scale,
     summarize,
@@ -77,6 +78,17 @@ def test_rmsse_scale_and_rmsse_match_loops():
         mse = np.mean((actual[rows] - forecast[rows]) ** 2)
         per_series.append(math.sqrt(mse / scale[s]))
     assert rmsse(actual, forecast, series, scale) == pytest.approx(np.mean(per_series))
+    weights = pd.Series({0: 1.0, 1: 0.0, 2: 5.0, 3: 3.0})  # series 2 still has no scale
+    expected = (per_series[0] * 1.0 + per_series[2] * 3.0) / 4.0
+    assert rmsse(actual, forecast, series, scale, weights) == pytest.approx(expected)
+    assert np.isnan(rmsse(actual, forecast, series, scale, weights * 0))
+
+
+def test_revenue_weights_sum_the_last_periods_and_skip_censored_or_unpriced_ones():
+    units = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, np.nan, 1.0, 2.0]])
+    price = np.array([[9.0, 9.0, 2.0, 1.0], [1.0, 1.0, np.nan, 10.0]])
+    got = revenue_weights(units, price, 3)
+    assert got.tolist() == [2 * 9 + 3 * 2 + 4 * 1, 0 + 0 + 2 * 10]
 
 
 @pytest.mark.parametrize("mean,size", [(0.3, 2.0), (4.0, 1.5), (20.0, 5.0), (0.0, 2.0)])

@@ -77,11 +77,13 @@ def test_replicated_series_are_exactly_the_count_asked_for():
 def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     report = {
         "models": {
-            "kuajing": {"wape": 0.9, "rmsse": 0.7, "coverage_p10_p90": 0.87,
+            "kuajing": {"wape": 0.9, "rmsse": 0.7, "wrmsse": 0.6, "coverage_p10_p90": 0.87,
                         "coverage_p10_p90_pit": 0.8, "wape_vs_oracle": 1.05,
                         "wape_vs_seasonal_naive": 0.8},
-            "seasonal_naive": {"wape": 1.1, "rmsse": 0.9},
-            "mlforecast": {"wape": 0.95, "rmsse": 0.65},
+            "seasonal_naive": {"wape": 1.1, "rmsse": 0.9, "wrmsse": 0.9},
+            "mlforecast": {"wape": 0.95, "rmsse": 0.65, "wrmsse": 0.7},
+            # A reference, not a peer: its lower RMSSE does not count against Kuajing.
+            "zero": {"wape": 1.0, "rmsse": 0.5, "wrmsse": 1.2},
         },
         "train_and_backtest_seconds": TARGETS["train_and_backtest_seconds_max"] + 1,
         "scoring": {"seconds": 10.0},
@@ -93,7 +95,13 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     assert v["coverage_share_of_actuals"] is False
     assert v["train_and_backtest_time"] is False
     assert v["scoring_time"] is True
-    assert v["beats_every_baseline_and_peer"] is False  # mlforecast's RMSSE is lower
+    # The target reads M5's revenue-weighted RMSSE; the unweighted one is reported beside it.
+    assert v["beats_every_baseline_and_peer"] is True
+    assert v["lowest_unweighted_rmsse"] is False  # mlforecast's is lower
+    report["models"]["mlforecast"]["wrmsse"] = 0.55
+    assert verdict(report)["beats_every_baseline_and_peer"] is False
+    del report["models"]["mlforecast"]["wrmsse"]
+    assert verdict(report)["beats_every_baseline_and_peer"] is None  # cannot tell
     del report["models"]["kuajing"]["wape_vs_oracle"]
     assert verdict(report)["wape_vs_oracle"] is None
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import baselines
-from .metrics import rmsse_scale, summarize
+from .metrics import revenue_weights, rmsse_scale, summarize
 from .model import ForecastConfig, fit, predict
 from .panel import Panel, build_panel
 
@@ -30,6 +30,7 @@ MODEL_KEYS = (
     "statsforecast_croston",
     "mlforecast",
     "oracle",
+    "zero",
 )
 TARGET_COVERAGE = 0.80
 
@@ -39,6 +40,7 @@ class BacktestResult:
     forecasts: pd.DataFrame  # model, fold, series, sku, marketplace, date, horizon, actual, ...
     timings: pd.DataFrame  # model, fold, fit_seconds, predict_seconds
     scales: dict[int, pd.Series]  # fold -> RMSSE scale per series
+    weights: dict[int, pd.Series]  # fold -> revenue (USD) per series over the last horizon
     grain: str
     horizon: int
     cutoffs: list[pd.Timestamp]
@@ -87,7 +89,7 @@ def backtest(
         panel = build_panel(demand, skus=skus, marketplaces=marketplaces, grain=config.grain)
     horizon = config.resolved_horizon(panel.grain)
     wanted = [m for m in models if m != "oracle" or truth is not None]
-    frames, timings, scales, cutoffs = [], [], {}, []
+    frames, timings, scales, weights, cutoffs = [], [], {}, {}, []
     cut_indexes = fold_cutoffs(panel.n_history, horizon, n_folds)
     for fold, cut in enumerate(cut_indexes):
         known = panel.truncate(cut, keep_plan=horizon)
@@ -95,6 +97,7 @@ def backtest(
         cutoffs.append(panel.dates[cut - 1])
         scale = rmsse_scale(known.units)
         scales[fold] = pd.Series(scale[series], index=series)
+        weights[fold] = pd.Series(_revenue_usd(known, horizon)[series], index=series)
         actual = panel.units[series][:, cut : cut + horizon]
         truth_rows = pd.DataFrame(
             {
@@ -125,10 +128,19 @@ def backtest(
         forecasts=forecasts,
         timings=pd.DataFrame(timings, columns=["model", "fold", "fit_seconds", "predict_seconds"]),
         scales=scales,
+        weights=weights,
         grain=panel.grain,
         horizon=horizon,
         cutoffs=cutoffs,
     )
+
+
+def _revenue_usd(known: Panel, periods: int) -> np.ndarray:
+    """Each series' revenue in USD over the last ``periods`` of the history: M5's weights."""
+    n = known.n_history
+    price = known.list_price[:, :n] * (1.0 - np.nan_to_num(known.discount[:, :n]))
+    usd = known.series["usd_per_local"].to_numpy(float)[:, None]
+    return revenue_weights(known.units, price * usd, periods)
 
 
 def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
@@ -160,6 +172,8 @@ def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
             )
         elif name == "oracle":
             yield name, baselines.oracle(known, horizon, series, truth)
+        elif name == "zero":
+            yield name, baselines.zero(known, horizon, series)
     stats_keys = tuple(k for k in baselines.STATS_KEYS if k in wanted)
     if stats_keys:
         # Croston alone is quick: in-process; AutoETS is worth a (spawned) worker pool.
@@ -169,11 +183,15 @@ def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
         ).items()
 
 
-def _metrics_of(frame: pd.DataFrame, scales: dict[int, pd.Series]) -> dict[str, float]:
-    # RMSSE per fold (each fold has its own in-sample scale), then averaged over folds.
-    per_fold = [summarize(g, scales[f]) for f, g in frame.groupby("fold")]
+def _metrics_of(
+    frame: pd.DataFrame, scales: dict[int, pd.Series], weights: dict[int, pd.Series]
+) -> dict[str, float]:
+    # RMSSE per fold (each fold has its own in-sample scale and weights), averaged over folds.
+    per_fold = [summarize(g, scales[f], weights[f]) for f, g in frame.groupby("fold")]
     out = summarize(frame, pd.concat(scales.values()).groupby(level=0).last())
-    out["rmsse"] = float(np.nanmean([m["rmsse"] for m in per_fold]))
+    for key in ("rmsse", "wrmsse"):
+        values = [m[key] for m in per_fold if np.isfinite(m[key])]
+        out[key] = float(np.mean(values)) if values else np.nan
     return out
 
 
@@ -186,7 +204,7 @@ def compare(result: BacktestResult, by: str | None = None) -> pd.DataFrame:
     timing = result.timings.groupby("model")[["fit_seconds", "predict_seconds"]].sum()
     for key, frame in groups:
         for model, g in frame.groupby("model", sort=False):
-            m = _metrics_of(g, result.scales)
+            m = _metrics_of(g, result.scales, result.weights)
             m["model"] = model
             if by is not None:
                 m[by] = key

@@ -66,6 +66,13 @@ def seasonal_naive(panel: Panel, horizon: int, series: np.ndarray) -> PeerForeca
     return PeerForecast(_frame(series, t, horizon, out), 0.0, time.perf_counter() - started)
 
 
+def zero(panel: Panel, horizon: int, series: np.ndarray) -> PeerForecast:
+    """Nothing sells: the reference a point metric must beat on intermittent demand (its WAPE
+    is 1; an unweighted RMSSE can rank it above every model, see ``metrics``)."""
+    t = panel.n_history - 1
+    return PeerForecast(_frame(series, t, horizon, np.zeros((len(series), horizon))), 0.0, 0.0)
+
+
 def moving_average(panel: Panel, horizon: int, series: np.ndarray) -> PeerForecast:
     """Mean of the observed periods in the last 4 weeks (28 days or 4 weeks)."""
     started = time.perf_counter()

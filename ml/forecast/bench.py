@@ -215,12 +215,22 @@ def verdict(report: dict) -> dict[str, bool | None]:
         out["wape_vs_seasonal_naive"] = (
             k["wape_vs_seasonal_naive"] <= TARGETS["wape_vs_seasonal_naive_max"]
         )
-    peers = [m for m in report["models"] if m not in ("kuajing", "oracle")]
+    # Peers: what a user would otherwise pick (the oracle and the zero forecast are references).
+    peers = [m for m in report["models"] if m not in ("kuajing", "oracle", "zero")]
     if k and peers:
-        out["beats_every_baseline_and_peer"] = all(
-            k["wape"] < report["models"][m]["wape"] and k["rmsse"] < report["models"][m]["rmsse"]
-            for m in peers
+
+        def lowest(metric: str) -> bool | None:
+            values = [report["models"][m].get(metric) for m in [*peers, "kuajing"]]
+            if any(v is None for v in values):
+                return None
+            return all(k[metric] < report["models"][m][metric] for m in peers)
+
+        wape, weighted = lowest("wape"), lowest("wrmsse")
+        # The target: WAPE and RMSSE as in M5 (revenue-weighted); the unweighted mean beside it.
+        out["beats_every_baseline_and_peer"] = (
+            None if wape is None or weighted is None else wape and weighted
         )
+        out["lowest_unweighted_rmsse"] = lowest("rmsse")
     return out
 
 
@@ -231,7 +241,7 @@ def format_table(report: dict) -> str:
         f"{report['data']['date_to']}; {report['grain']} grain, horizon {report['horizon']}, "
         f"{report['folds']} folds (cutoffs {', '.join(report['cutoffs'])})",
         "",
-        f"{'model':<24}{'WAPE':>8}{'(mean)':>8}{'RMSSE':>8}{'bias':>8}{'pinball':>9}"
+        f"{'model':<24}{'WAPE':>8}{'(mean)':>8}{'RMSSE':>8}{'WRMSSE':>8}{'bias':>8}{'pinball':>9}"
         f"{'P10-P90':>9}{'PIT cov':>9}{'vs oracle':>10}{'vs snaive':>10}{'fit s':>8}"
         f"{'pred s':>8}",
     ]
@@ -242,7 +252,8 @@ def format_table(report: dict) -> str:
     for name, m in report["models"].items():
         lines.append(
             f"{name:<24}{cell(m['wape'], '.3f', 8)}{cell(m.get('wape_mean'), '.3f', 8)}"
-            f"{cell(m['rmsse'], '.3f', 8)}{cell(m['bias'], '+.3f', 8)}"
+            f"{cell(m['rmsse'], '.3f', 8)}{cell(m.get('wrmsse'), '.3f', 8)}"
+            f"{cell(m['bias'], '+.3f', 8)}"
             f"{cell(m.get('pinball'), '.3f', 9)}{cell(m.get('coverage_p10_p90'), '.1%', 9)}"
             f"{cell(m.get('coverage_p10_p90_pit'), '.1%', 9)}"
             f"{cell(m.get('wape_vs_oracle'), '.3f', 10)}"
@@ -252,8 +263,10 @@ def format_table(report: dict) -> str:
     s = report["scoring"]
     lines += [
         "",
-        "WAPE of each model's P50 where it has one, (mean) of its mean; bias of the mean; "
-        "P10-P90: share of actuals inside; PIT cov: count-data calibration (80 % = calibrated)",
+        "WAPE of each model's P50 where it has one, (mean) of its mean; RMSSE (unweighted) and "
+        "WRMSSE (revenue-weighted, M5) and bias of the mean;",
+        "P10-P90: share of actuals inside; PIT cov: count-data calibration (80 % = calibrated); "
+        "zero: the nothing-sells reference",
         f"Backtest (all models) {report['backtest_seconds']:.0f} s; final training "
         f"{report['final_fit_seconds']:.0f} s; "
         f"train + backtest {report['train_and_backtest_seconds']:.0f} s",

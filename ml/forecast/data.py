@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .panel import DEMAND_COLUMNS
+from .panel import DEMAND_COLUMNS, FX_COLUMN
 
 DEMAND_TABLE = "marts.fct_daily_demand"
 SKU_TABLE = "marts.dim_sku"
@@ -13,7 +13,7 @@ MARKETPLACE_TABLE = "marts.dim_marketplace"
 
 def load_demand(con) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(demand, skus, marketplaces) from a DuckDB connection to the warehouse."""
-    cols = ", ".join(DEMAND_COLUMNS)
+    cols = ", ".join((*DEMAND_COLUMNS, FX_COLUMN))
     demand = con.execute(
         f"SELECT {cols} FROM {DEMAND_TABLE} ORDER BY sku, marketplace, demand_date"
     ).df()

@@ -26,6 +26,8 @@ DEMAND_COLUMNS = (
     "ad_spend_usd",
     "is_censored",
 )
+# Optional: USD per unit of the local currency, for revenue in one currency (metric weights).
+FX_COLUMN = "usd_per_local"
 # Columns a plan of future prices may carry (the rest of a day is assumed as at the origin).
 PLAN_COLUMNS = ("sku", "marketplace", "demand_date", "list_price_local", "discount_pct")
 # Holiday-library codes where a marketplace code is not an ISO country (Amazon's "UK").
@@ -120,13 +122,19 @@ def series_table(
     skus: pd.DataFrame | None = None,
     marketplaces: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per (sku, marketplace) with category, holiday country and launch date.
+    """One row per (sku, marketplace) with category, holiday country, launch date and
+    ``usd_per_local`` (the series' median rate; 1.0 when demand has no rates, i.e. one currency).
 
     ``skus`` is ``marts.dim_sku`` (sku, category, launch_date), ``marketplaces`` is
     ``marts.dim_marketplace`` (marketplace, country); both optional.
     """
     keys = demand[["sku", "marketplace"]].drop_duplicates().sort_values(["sku", "marketplace"])
     out = keys.reset_index(drop=True)
+    if FX_COLUMN in demand.columns:
+        rate = demand.groupby(["sku", "marketplace"])[FX_COLUMN].median()
+        out[FX_COLUMN] = rate.reindex(pd.MultiIndex.from_frame(keys)).to_numpy(float)
+    else:
+        out[FX_COLUMN] = 1.0
     if skus is not None:
         _require(skus, ("sku",), "skus")
         cols = [c for c in ("sku", "category", "launch_date") if c in skus.columns]

@@ -569,7 +569,7 @@ def _log_backtest_metrics(
     metrics: dict[str, float] = {}
     kj = result.forecasts[result.forecasts["model"] == "kuajing"]
     for fold, g in kj.groupby("fold"):
-        for k, v in _finite(summarize(g, result.scales[fold])).items():
+        for k, v in _finite(summarize(g, result.scales[fold], result.weights[fold])).items():
             metrics[f"fold{fold}_{k}"] = v
     for model, row in table.iterrows():
         for k, v in _finite(row.to_dict()).items():
