@@ -134,14 +134,17 @@ def test_comparison_table_has_every_metric_overall_and_per_marketplace(result):
     assert by_market.loc[("US", "kuajing"), "wape_mean"] == pytest.approx(expected)
 
 
-def test_weighted_rmsse_weights_each_series_by_its_revenue_before_the_cutoff(result):
-    """M5's weights: units x displayed price over the last horizon of each fold's history."""
-    panel, res = result
+def test_weighted_rmsse_weights_each_series_by_its_revenue_before_the_cutoff(mart, result):
+    """M5's weights: revenue over the last horizon of each fold's history."""
+    mart, (panel, res) = mart, result
     cut = fold_cutoffs(panel.n_history, 28, 3)[1]
-    price = panel.list_price[:, :cut] * (1 - np.nan_to_num(panel.discount[:, :cut]))
-    revenue = np.nansum(panel.units[:, cut - 28 : cut] * price[:, cut - 28 : cut], axis=1)
+    d = mart.demand
+    last = pd.to_datetime(d["demand_date"]).between(panel.dates[cut - 28], panel.dates[cut - 1])
+    revenue = d[last].groupby(["sku", "marketplace"])["revenue"].sum()
     w = res.weights[1]
-    assert w.to_numpy() == pytest.approx(revenue[w.index.to_numpy()])
+    keys = pd.MultiIndex.from_frame(panel.series.loc[w.index, ["sku", "marketplace"]])
+    assert (w > 0).sum() > 5
+    assert w.to_numpy() == pytest.approx(revenue.reindex(keys).fillna(0).to_numpy())
     f = res.forecasts[(res.forecasts["fold"] == 1) & (res.forecasts["model"] == "kuajing")]
     per_series = {
         s: np.sqrt(np.mean((g["actual"] - g["mean"]) ** 2) / res.scales[1][s])

@@ -84,11 +84,9 @@ def test_rmsse_scale_and_rmsse_match_loops():
     assert np.isnan(rmsse(actual, forecast, series, scale, weights * 0))
 
 
-def test_revenue_weights_sum_the_last_periods_and_skip_censored_or_unpriced_ones():
-    units = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, np.nan, 1.0, 2.0]])
-    price = np.array([[9.0, 9.0, 2.0, 1.0], [1.0, 1.0, np.nan, 10.0]])
-    got = revenue_weights(units, price, 3)
-    assert got.tolist() == [2 * 9 + 3 * 2 + 4 * 1, 0 + 0 + 2 * 10]
+def test_revenue_weights_sum_the_last_periods_and_skip_unknown_ones():
+    revenue = np.array([[9.0, 18.0, 6.0, 4.0], [5.0, np.nan, 0.0, 20.0]])
+    assert revenue_weights(revenue, 3).tolist() == [18 + 6 + 4, 0 + 0 + 20]
 
 
 @pytest.mark.parametrize("mean,size", [(0.3, 2.0), (4.0, 1.5), (20.0, 5.0), (0.0, 2.0)])

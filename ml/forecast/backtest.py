@@ -40,7 +40,7 @@ class BacktestResult:
     forecasts: pd.DataFrame  # model, fold, series, sku, marketplace, date, horizon, actual, ...
     timings: pd.DataFrame  # model, fold, fit_seconds, predict_seconds
     scales: dict[int, pd.Series]  # fold -> RMSSE scale per series
-    weights: dict[int, pd.Series]  # fold -> revenue (USD) per series over the last horizon
+    weights: dict[int, pd.Series]  # fold -> revenue per series over the horizon before the cutoff
     grain: str
     horizon: int
     cutoffs: list[pd.Timestamp]
@@ -97,7 +97,7 @@ def backtest(
         cutoffs.append(panel.dates[cut - 1])
         scale = rmsse_scale(known.units)
         scales[fold] = pd.Series(scale[series], index=series)
-        weights[fold] = pd.Series(_revenue_usd(known, horizon)[series], index=series)
+        weights[fold] = pd.Series(revenue_weights(known.revenue, horizon)[series], index=series)
         actual = panel.units[series][:, cut : cut + horizon]
         truth_rows = pd.DataFrame(
             {
@@ -133,14 +133,6 @@ def backtest(
         horizon=horizon,
         cutoffs=cutoffs,
     )
-
-
-def _revenue_usd(known: Panel, periods: int) -> np.ndarray:
-    """Each series' revenue in USD over the last ``periods`` of the history: M5's weights."""
-    n = known.n_history
-    price = known.list_price[:, :n] * (1.0 - np.nan_to_num(known.discount[:, :n]))
-    usd = known.series["usd_per_local"].to_numpy(float)[:, None]
-    return revenue_weights(known.units, price * usd, periods)
 
 
 def _run_models(known, horizon, series, wanted, config, truth, n_jobs):

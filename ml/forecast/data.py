@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .panel import DEMAND_COLUMNS, FX_COLUMN
+from .panel import DEMAND_COLUMNS, REVENUE_COLUMN
 
 DEMAND_TABLE = "marts.fct_daily_demand"
 SKU_TABLE = "marts.dim_sku"
@@ -13,7 +13,10 @@ MARKETPLACE_TABLE = "marts.dim_marketplace"
 
 def load_demand(con) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(demand, skus, marketplaces) from a DuckDB connection to the warehouse."""
-    cols = ", ".join((*DEMAND_COLUMNS, FX_COLUMN))
+    # Revenue in USD where the warehouse has the currency's rates, else in local currency (a
+    # one-currency shop such as Online Retail): it only weights series against each other.
+    revenue = f"coalesce(revenue_usd, revenue_local) AS {REVENUE_COLUMN}"
+    cols = ", ".join((*DEMAND_COLUMNS, revenue))
     demand = con.execute(
         f"SELECT {cols} FROM {DEMAND_TABLE} ORDER BY sku, marketplace, demand_date"
     ).df()

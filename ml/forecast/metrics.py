@@ -7,8 +7,8 @@
 - Bias: sum (f - y) / sum y of the mean (positive = over-forecast): totals are what it is about.
 - RMSSE (M5): per series sqrt(mean((y - f)^2) / scale), scale = mean squared one-step change of
   the series' own history from its first sale (censored periods skipped); averaged over series
-  with a positive scale. ``wrmsse`` weights each series' RMSSE by its revenue (units x
-  displayed price) over the last horizon of its history, M5's weights at the bottom level: the
+  with a positive scale. ``wrmsse`` weights each series' RMSSE by its revenue over the last
+  horizon of its history (USD where the warehouse has rates), M5's weights at the bottom level: the
   unweighted mean counts a SKU that sold once last year like a best seller, and on intermittent
   data forecasting 0 everywhere beats every model on it (Online Retail: 0.46 against 0.48 for
   the best peer), so it cannot rank models there; the revenue-weighted one can.
@@ -83,12 +83,10 @@ def rmsse_scale(history: np.ndarray) -> np.ndarray:
         return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
-def revenue_weights(units: np.ndarray, price: np.ndarray, periods: int) -> np.ndarray:
-    """Per series (rows): revenue over the last ``periods`` columns; censored or unpriced
-    periods add nothing."""
-    last = slice(max(units.shape[1] - periods, 0), units.shape[1])
-    revenue = np.asarray(units, float)[:, last] * np.asarray(price, float)[:, last]
-    return np.where(np.isfinite(revenue), revenue, 0.0).sum(axis=1)
+def revenue_weights(revenue: np.ndarray, periods: int) -> np.ndarray:
+    """Per series (rows): revenue over the last ``periods`` columns (NaN periods add nothing)."""
+    last = np.asarray(revenue, float)[:, max(revenue.shape[1] - periods, 0) :]
+    return np.where(np.isfinite(last), last, 0.0).sum(axis=1)
 
 
 def rmsse(

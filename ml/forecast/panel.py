@@ -26,8 +26,8 @@ DEMAND_COLUMNS = (
     "ad_spend_usd",
     "is_censored",
 )
-# Optional: USD per unit of the local currency, for revenue in one currency (metric weights).
-FX_COLUMN = "usd_per_local"
+# Optional: the day's revenue (one currency across series), for revenue-weighted metrics.
+REVENUE_COLUMN = "revenue"
 # Columns a plan of future prices may carry (the rest of a day is assumed as at the origin).
 PLAN_COLUMNS = ("sku", "marketplace", "demand_date", "list_price_local", "discount_pct")
 # Holiday-library codes where a marketplace code is not an ISO country (Amazon's "UK").
@@ -52,6 +52,7 @@ class Panel:
     discount: np.ndarray  # (n_series, n_dates) fraction off the list price
     promoted: np.ndarray  # (n_series, n_dates) share of the period on promotion
     ad_spend_usd: np.ndarray  # (n_series, n_history)
+    revenue: np.ndarray  # (n_series, n_history), NaN where demand has no revenue column
 
     @property
     def n_series(self) -> int:
@@ -84,6 +85,7 @@ class Panel:
             discount=self.discount[:, :end],
             promoted=self.promoted[:, :end],
             ad_spend_usd=self.ad_spend_usd[:, :n_history],
+            revenue=self.revenue[:, :n_history],
         )
 
     def select(self, rows: np.ndarray) -> Panel:
@@ -97,6 +99,7 @@ class Panel:
             discount=self.discount[rows],
             promoted=self.promoted[rows],
             ad_spend_usd=self.ad_spend_usd[rows],
+            revenue=self.revenue[rows],
         )
 
 
@@ -122,19 +125,13 @@ def series_table(
     skus: pd.DataFrame | None = None,
     marketplaces: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per (sku, marketplace) with category, holiday country, launch date and
-    ``usd_per_local`` (the series' median rate; 1.0 when demand has no rates, i.e. one currency).
+    """One row per (sku, marketplace) with category, holiday country and launch date.
 
     ``skus`` is ``marts.dim_sku`` (sku, category, launch_date), ``marketplaces`` is
     ``marts.dim_marketplace`` (marketplace, country); both optional.
     """
     keys = demand[["sku", "marketplace"]].drop_duplicates().sort_values(["sku", "marketplace"])
     out = keys.reset_index(drop=True)
-    if FX_COLUMN in demand.columns:
-        rate = demand.groupby(["sku", "marketplace"])[FX_COLUMN].median()
-        out[FX_COLUMN] = rate.reindex(pd.MultiIndex.from_frame(keys)).to_numpy(float)
-    else:
-        out[FX_COLUMN] = 1.0
     if skus is not None:
         _require(skus, ("sku",), "skus")
         cols = [c for c in ("sku", "category", "launch_date") if c in skus.columns]
@@ -200,6 +197,9 @@ def build_panel(
     listed[rows, cols] = True
     ad = np.full(shape_h, np.nan)
     ad[rows, cols] = demand["ad_spend_usd"].fillna(0.0).to_numpy(float)
+    revenue = np.full(shape_h, np.nan)
+    if REVENUE_COLUMN in demand.columns:
+        revenue[rows, cols] = demand[REVENUE_COLUMN].to_numpy(float)
     list_price = np.full(shape_d, np.nan)
     list_price[rows, cols] = demand["list_price_local"].to_numpy(float)
     discount = np.full(shape_d, np.nan)
@@ -235,6 +235,7 @@ def build_panel(
         discount=discount,
         promoted=promoted,
         ad_spend_usd=ad,
+        revenue=revenue,
     )
     return to_weekly(panel) if chosen == "weekly" else panel
 
@@ -276,6 +277,7 @@ def to_weekly(panel: Panel) -> Panel:
         discount=week_mean(panel.discount, n_all),
         promoted=week_mean(panel.promoted, n_all),
         ad_spend_usd=np.nansum(_week_blocks(panel.ad_spend_usd, first, n_weeks), axis=2),
+        revenue=np.nansum(_week_blocks(panel.revenue, first, n_weeks), axis=2),
     )
 
 

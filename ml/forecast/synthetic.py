@@ -87,6 +87,7 @@ def synthetic_mart(
                         "units": units[keep].astype(int),
                         "list_price_local": list_price[keep],
                         "discount_pct": promo[keep],
+                        "revenue": units[keep] * list_price[keep] * (1 - promo[keep]),
                         "is_promoted": promo[keep] > 0,
                         "ad_spend_usd": 0.0,
                         "in_stock": ~censored[keep],
