@@ -3,6 +3,9 @@ new SKUs and weekly grain."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,3 +149,22 @@ def test_too_short_a_history_is_a_clear_error(mart):
     short = mart.demand[mart.demand["demand_date"] < first + pd.Timedelta(days=40)]
     with pytest.raises(ValueError, match="need at least"):
         fit(short, config=CONFIG.__class__(grain="daily"))
+
+
+def test_trees_predict_a_multiple_of_the_recent_level_and_older_models_units(trained):
+    """The default model learns demand relative to each series' recent level; a model pickled
+    before ``relative_target`` existed has no such attribute and its trees predict units."""
+    from ml.forecast.registry import config_from_params, config_params
+
+    panel, model = trained
+    assert model.relative_target
+    legacy = copy.copy(model)
+    del legacy.__dict__["relative_target"]
+    assert legacy.relative_target is False
+    relative, units = predict(model, panel), predict(legacy, panel)
+    # Same trees read in another unit: the forecasts differ by the recent level per series.
+    assert not np.allclose(relative["mean"], units["mean"])
+    assert pickle.loads(pickle.dumps(model)).relative_target
+    # A registry run logged before the field existed is re-backtested as it was trained.
+    assert config_from_params({"learning_rate": "0.1"}).relative_target is False
+    assert config_from_params(config_params(ForecastConfig())).relative_target is True

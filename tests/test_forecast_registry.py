@@ -53,7 +53,9 @@ CONFIG = ForecastConfig(
     num_leaves=15,
     num_threads=1,
 )
-WORSE = replace(CONFIG, max_rounds=1, num_leaves=2)
+# One two-leaf tree predicting units: near one level for every series. (Relative to each
+# series' level, one tree is a fair moving average and loses on coverage, not on WAPE.)
+WORSE = replace(CONFIG, max_rounds=1, num_leaves=2, relative_target=False)
 MODELS = ("kuajing", "seasonal_naive")
 DAYS, OLDER_DAYS = 175, 168
 

@@ -1,6 +1,7 @@
 """One global LightGBM demand model across all SKU x marketplace series.
 
-``fit`` trains a tweedie mean model on direct multi-horizon rows (see ``features``), keeping
+``fit`` trains a tweedie mean model on direct multi-horizon rows (see ``features``), its
+target relative to each series' recent level (see ``target_level``), keeping
 the last ``horizon`` periods of targets aside: they choose the number of trees (early stopping)
 and fit the negative-binomial dispersion per marketplace that turns the mean into P10/P50/P90
 (see ``distribution``). ``predict`` forecasts every series listed at the last history period.
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .distribution import fit_sizes, pit_bounds, quantiles
-from .features import CATEGORICAL, Levels, feature_names, feature_rows, panel_context
+from .features import CATEGORICAL, Levels, feature_names, feature_rows, panel_context, spec_for
 from .metrics import coverage, pit_coverage, wape
 from .panel import Grain, Panel, build_panel
 
@@ -34,6 +35,8 @@ class ForecastConfig:
     origin_step: int | None = None
     max_origins: int | None = None
     # LightGBM: tweedie suits zero-heavy counts (M5's choice); power near 1 = Poisson-like.
+    # 1.5 scored better on Online Retail's last fold but over-forecast a 6-SKU mart by 34 %
+    # with relative targets (1.2: +6 %).
     objective: Literal["tweedie", "poisson"] = "tweedie"
     tweedie_variance_power: float = 1.2
     learning_rate: float = 0.05
@@ -51,6 +54,8 @@ class ForecastConfig:
     num_threads: int = 2
     # Series with fewer observed periods lean on their category x marketplace launch profile.
     min_history: int = 14
+    # Learn demand relative to the series' own level at the origin (see ``target_level``).
+    relative_target: bool = True
 
     def resolved_horizon(self, grain: str) -> int:
         return self.horizon or DEFAULT_HORIZON[grain]
@@ -93,6 +98,9 @@ class DemandForecaster:
     best_iteration: int
     train_rows: int
     calibration: dict[str, float] = field(default_factory=dict)
+    # What the trees predict: units (False, also every model pickled before this field
+    # existed) or a multiple of ``target_level``.
+    relative_target: bool = False
 
     def feature_importance(self) -> pd.DataFrame:
         gain = self.booster.feature_importance("gain")
@@ -144,13 +152,33 @@ def _cold_start_prior(model: DemandForecaster, series: pd.DataFrame) -> np.ndarr
     return np.where(np.isnan(exact), market, exact)
 
 
+def target_level(rows: pd.DataFrame, grain: str, relative: bool) -> np.ndarray:
+    """The unit the model's target is measured in: 1, or if ``relative`` the series' recent mean
+    plus a tenth of its all-history mean (so a dormant series keeps a small positive level).
+    Trees then predict a multiple of the recent level, so a shop-wide ramp after the training
+    window moves the forecast with it instead of being shrunk toward older levels (Online
+    Retail's last fold, the autumn ramp: bias -23 % in units, -13 % relative)."""
+    if not relative:
+        return np.ones(len(rows))
+    recent = rows[f"mean_{spec_for(grain).recent}"].fillna(0.0).to_numpy()
+    return recent + 0.1 * rows["mean_all"].fillna(0.0).to_numpy() + 0.01
+
+
 def _dataset(
-    rows: pd.DataFrame, names: list[str], params: dict, reference: lgb.Dataset | None = None
+    rows: pd.DataFrame,
+    names: list[str],
+    params: dict,
+    level: np.ndarray,
+    reference: lgb.Dataset | None = None,
 ) -> lgb.Dataset:
     cats = [c for c in CATEGORICAL if c in names]
+    # Tweedie deviance scales as level^(2 - power) when target and mean are divided by the
+    # level, so these weights keep the loss in units (Poisson: power 1).
+    power = params.get("tweedie_variance_power", 1.0)
     return lgb.Dataset(
         rows[names],
-        label=rows["target"],
+        label=rows["target"].to_numpy() / level,
+        weight=level ** (2.0 - power),
         categorical_feature=cats,
         params=params,
         reference=reference,
@@ -195,16 +223,18 @@ def fit(
     if len(train) == 0 or len(calib) == 0:
         raise ValueError("no observed targets to train or calibrate on")
     params = config.lgb_params()
-    train_set = _dataset(train, names, params)
+    train_level = target_level(train, grain, config.relative_target)
+    calib_level = target_level(calib, grain, config.relative_target)
+    train_set = _dataset(train, names, params, train_level)
     booster = lgb.train(
         params,
         train_set,
         num_boost_round=config.max_rounds,
-        valid_sets=[_dataset(calib, names, params, reference=train_set)],
+        valid_sets=[_dataset(calib, names, params, calib_level, reference=train_set)],
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     best = booster.best_iteration or config.max_rounds
-    calib_mean = booster.predict(calib[names], num_iteration=best)
+    calib_mean = booster.predict(calib[names], num_iteration=best) * calib_level
     markets = panel.series["marketplace"].to_numpy()[calib["series"].to_numpy()]
     sizes = fit_sizes(calib["target"].to_numpy(), calib_mean, markets)
     model = DemandForecaster(
@@ -218,6 +248,7 @@ def fit(
         features=names,
         best_iteration=best,
         train_rows=len(train),
+        relative_target=config.relative_target,
     )
     # The held-out window's figures, defined as in the backtest (see ``metrics``).
     y = calib["target"].to_numpy()
@@ -255,6 +286,7 @@ def predict(
     ctx = panel_context(panel, model.levels)
     rows = feature_rows(ctx, [t], model.horizon, training=False, series_mask=series_mask)
     mean = model.booster.predict(rows[model.features], num_iteration=model.best_iteration)
+    mean = mean * target_level(rows, model.grain, model.relative_target)
     series = panel.series.iloc[rows["series"].to_numpy()].reset_index(drop=True)
     mean = _blend_cold_start(model, series, rows["n_observed"].to_numpy(), mean)
     markets = series["marketplace"].to_numpy()

@@ -161,11 +161,18 @@ def config_params(config: ForecastConfig) -> dict[str, str]:
     return {k: str(v) for k, v in asdict(config).items()}
 
 
+# A run logged before a config field existed trained with this value of it.
+VALUES_BEFORE_FIELD: dict[str, Any] = {"relative_target": False}
+
+
 def config_from_params(params: Mapping[str, str]) -> ForecastConfig:
-    """A ``ForecastConfig`` from a run's params; fields the run lacks keep their defaults."""
+    """A ``ForecastConfig`` from a run's params; a field the run lacks takes its value from
+    before the field existed, else its default."""
     values: dict[str, Any] = {}
     for f in fields(ForecastConfig):
         if f.name not in params:
+            if f.name in VALUES_BEFORE_FIELD:
+                values[f.name] = VALUES_BEFORE_FIELD[f.name]
             continue
         raw = params[f.name]
         try:
