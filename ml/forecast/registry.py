@@ -450,8 +450,6 @@ def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
     raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while it was loaded")
 
 
-
-
 def champion_metrics(mlflow_dir: Path) -> dict[str, float]:
     """The champion's headline backtest metrics (``kuajing_<metric>`` of its training run)."""
     champ = current_champion(mlflow_dir)
