@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +91,22 @@ def test_baselines_match_a_hand_computation(result):
     ma = f[(f["fold"] == 0) & (f["model"] == "moving_average") & (f["series"] == s)]
     window = y[t - 27 : t + 1]
     assert ma["mean"].to_numpy() == pytest.approx(np.nanmean(window))
+
+
+def test_series_without_sales_before_the_cutoff_are_flagged_dormant(mart):
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
+    cut = fold_cutoffs(panel.n_history, 28, 3)[0]
+    units = panel.units.copy()
+    units[3, cut - 28 : cut] = 0.0  # series 3 sells nothing in the 28 days before fold 0
+    res = backtest(
+        panel=replace(panel, units=units), config=CONFIG, n_folds=3, models=("moving_average",)
+    )
+    f = res.forecasts
+    flagged = f.loc[f["dormant"], ["fold", "series"]].drop_duplicates()
+    assert list(flagged.itertuples(index=False, name=None)) == [(0, 3)]
+    assert (f.loc[f["dormant"], "mean"] == 0).all()  # the moving average forecasts 0
+    table = compare(res, by="dormant")
+    assert set(table.index.get_level_values("dormant")) == {False, True}
 
 
 def test_oracle_is_the_truth_and_beats_the_baselines(mart, result):

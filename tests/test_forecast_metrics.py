@@ -171,3 +171,15 @@ def test_gate_needs_lower_wape_and_no_worse_coverage():
         {"wape": 0.9, "coverage_p10_p90": 0.80, "coverage_p10_p90_pit": 0.70}, pit_champion
     )
     assert not ok and "coverage" in reason
+
+
+def test_gate_refuses_a_lower_wape_bought_with_a_worse_wrmsse():
+    # On zero-heavy data a median of 0 lowers WAPE; the revenue-weighted RMSSE of the mean
+    # shows the loss of skill.
+    champion = {"wape": 1.00, "coverage_p10_p90": 0.80, "wrmsse": 0.80}
+    ok, reason = is_better({"wape": 0.95, "coverage_p10_p90": 0.80, "wrmsse": 0.90}, champion)
+    assert not ok and "WRMSSE" in reason
+    ok, reason = is_better({"wape": 0.95, "coverage_p10_p90": 0.80, "wrmsse": 0.81}, champion)
+    assert ok and "WRMSSE" in reason  # within 2 %
+    # Without revenue (NaN WRMSSE on either side) the guard does not apply.
+    assert is_better({"wape": 0.95, "coverage_p10_p90": 0.80, "wrmsse": float("nan")}, champion)[0]

@@ -126,8 +126,13 @@ def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
         "scoring": {"series": 10_000, "horizon": 28, "seconds": 5.0, "panel_seconds": 1.0,
                     "predict_seconds": 4.0},
     }  # fmt: skip
+    report["models_by_dormancy"] = {
+        "active": {"kuajing": {"wape_mean": 0.8, "rmsse": 0.6, "bias": -0.02}},
+        "dormant": {"kuajing": {"wape_mean": 1.9, "rmsse": 0.35, "bias": 0.01}},
+    }
     report["verdict"] = verdict(report)
     text = format_table(report)
+    assert "  dormant  kuajing                 wape_mean 1.900  rmsse 0.350  bias +0.010" in text
     assert " -0.040" in text and "87.0%" in text and "79.0%" in text and "1.050" in text
     assert [line.split()[0] for line in text.splitlines()[3:5]] == ["kuajing", "seasonal_naive"]
     assert "coverage_share_of_actuals MISSED" in text and "coverage_pit met" in text

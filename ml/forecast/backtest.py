@@ -61,6 +61,13 @@ def fold_cutoffs(n_history: int, horizon: int, n_folds: int, step: int | None = 
     return cuts
 
 
+def dormant(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
+    """Per series: no sales in the ``horizon`` periods before the cutoff. A moving average
+    forecasts these 0; splitting the comparison on it shows where a model wins or loses."""
+    start = max(known.n_history - horizon, 0)
+    return ~(np.nansum(known.units[series][:, start:], axis=1) > 0)
+
+
 def backtest(
     demand: pd.DataFrame | None = None,
     *,
@@ -104,6 +111,7 @@ def backtest(
                 "series": np.repeat(series, horizon),
                 "target_index": np.tile(np.arange(cut, cut + horizon), len(series)),
                 "actual": actual.reshape(-1),
+                "dormant": np.repeat(dormant(known, series, horizon), horizon),
             }
         ).dropna(subset=["actual"])
         jobs = n_jobs or config.num_threads
@@ -168,10 +176,8 @@ def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
             yield name, baselines.zero(known, horizon, series)
     stats_keys = tuple(k for k in baselines.STATS_KEYS if k in wanted)
     if stats_keys:
-        # Croston alone is quick: in-process; AutoETS is worth a (spawned) worker pool.
-        jobs = n_jobs if "statsforecast_autoets" in stats_keys else 1
         yield from baselines.statsforecast_models(
-            known, horizon, series, jobs, keys=stats_keys
+            known, horizon, series, n_jobs, keys=stats_keys
         ).items()
 
 
@@ -229,15 +235,21 @@ def calibration_coverage(metrics: dict[str, float]) -> float | None:
 
 
 def is_better(
-    candidate: dict[str, float], champion: dict[str, float], coverage_tolerance: float = 0.01
+    candidate: dict[str, float],
+    champion: dict[str, float],
+    coverage_tolerance: float = 0.01,
+    wrmsse_tolerance: float = 0.02,
 ) -> tuple[bool, str]:
     """The registry gate, on metrics of the same backtest.
 
     The candidate wins when its WAPE is strictly lower AND its P10-P90 coverage (PIT coverage
     for count distributions, see ``metrics``) is not further from the 80 % target than the
     champion's by more than ``coverage_tolerance`` (one point: a model must not buy accuracy
-    with miscalibrated intervals). Missing or NaN metrics lose.
-    Returns (decision, reason) so the reason can be logged.
+    with miscalibrated intervals) AND, where both have one, its revenue-weighted RMSSE of the
+    mean is at most ``wrmsse_tolerance`` (2 %) above the champion's. WAPE is of the median,
+    which on zero-heavy data a model can lower by forecasting 0 nearly everywhere; the
+    squared error of the mean, which sizes stock, does not reward that. Missing or NaN WAPE
+    or coverage lose. Returns (decision, reason) so the reason can be logged.
     """
     errors = []
     for name, metrics in (("candidate", candidate), ("champion", champion)):
@@ -256,7 +268,16 @@ def is_better(
             f"coverage error {err_c:.3f} is worse than the champion's {err_ch:.3f} "
             f"(+{coverage_tolerance:.3f} allowed)"
         )
-    return True, (
+    why = (
         f"WAPE {wape_c:.4f} < {wape_ch:.4f} and coverage error {err_c:.3f} "
         f"<= {err_ch:.3f} + {coverage_tolerance:.3f}"
     )
+    sq_c, sq_ch = candidate.get("wrmsse", np.nan), champion.get("wrmsse", np.nan)
+    if np.isfinite(sq_c) and np.isfinite(sq_ch):
+        if sq_c > sq_ch * (1 + wrmsse_tolerance):
+            return False, (
+                f"WAPE {wape_c:.4f} < {wape_ch:.4f}, but WRMSSE {sq_c:.4f} is more than "
+                f"{wrmsse_tolerance:.0%} above the champion's {sq_ch:.4f}"
+            )
+        why += f" and WRMSSE {sq_c:.4f} within {wrmsse_tolerance:.0%} of {sq_ch:.4f}"
+    return True, why

@@ -183,7 +183,8 @@ def statsforecast_models(
 ) -> dict[str, PeerForecast]:
     """AutoETS (weekly season at daily grain) with its 80 % interval as P10/P90, and
     CrostonOptimized (intermittent demand; point forecast only), on the last year; only the
-    models in ``keys`` are fitted."""
+    models in ``keys`` are fitted. ``n_jobs`` is AutoETS's: Croston is quicker in-process than
+    the seconds a spawned worker pool takes to start, twice per fold (fit, predict)."""
     from statsforecast.models import AutoETS, CrostonOptimized
 
     StatsForecast = _statsforecast_class()
@@ -191,9 +192,9 @@ def statsforecast_models(
     season = 7 if panel.grain == "daily" else 1
     since = max(panel.n_history - STATS_HISTORY[panel.grain], 0)
     out: dict[str, PeerForecast] = {}
-    for key, model, level in (
-        ("statsforecast_autoets", AutoETS(season_length=season), [80]),
-        ("statsforecast_croston", CrostonOptimized(), None),
+    for key, model, level, jobs in (
+        ("statsforecast_autoets", AutoETS(season_length=season), [80], n_jobs),
+        ("statsforecast_croston", CrostonOptimized(), None, 1),
     ):
         if key not in keys:
             continue
@@ -208,7 +209,7 @@ def statsforecast_models(
         )
         history = history[history["ds"] >= panel.history_dates[since]]
         started = time.perf_counter()
-        sf = StatsForecast(models=[model], freq=FREQ[panel.grain], n_jobs=n_jobs)
+        sf = StatsForecast(models=[model], freq=FREQ[panel.grain], n_jobs=jobs)
         sf.fit(df=history)
         fitted = time.perf_counter()
         fc = sf.predict(h=horizon, level=level) if level else sf.predict(h=horizon)
