@@ -142,6 +142,7 @@ def test_comparison_table_has_every_metric_overall_and_per_marketplace(result):
     assert 0 < table.loc["kuajing", "coverage_p10_p90_pit"] < 1
     by_market = compare(res, by="marketplace")
     assert set(by_market.index.get_level_values("marketplace")) == {"US", "DE"}
+    assert "fit_seconds" not in by_market.columns  # one fit serves every marketplace
     us = res.forecasts[
         (res.forecasts["marketplace"] == "US") & (res.forecasts["model"] == "kuajing")
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -142,6 +143,9 @@ def test_weekly_data_is_forecast_weekly_8_weeks_ahead():
     got = fc.groupby(["sku", "marketplace"])["mean"].mean()
     rel = (got / weekly_truth.reindex(got.index)).median()
     assert 0.7 < rel < 1.3
+    # A config that names the other grain is refused, not silently ignored.
+    with pytest.raises(ValueError, match="config asks for daily grain but the panel is weekly"):
+        fit(panel=panel, config=replace(CONFIG, grain="daily"))
 
 
 def test_too_short_a_history_is_a_clear_error(mart):

@@ -195,8 +195,8 @@ def _metrics_of(
 
 def compare(result: BacktestResult, by: str | None = None) -> pd.DataFrame:
     """The comparison table: one row per model (and per ``by`` value, e.g. "marketplace"),
-    metrics over all folds, fit/predict seconds summed over folds, and WAPE relative to the
-    oracle and to seasonal naive."""
+    metrics over all folds, WAPE relative to the oracle and to seasonal naive, and (overall
+    only: a fit covers every marketplace at once) fit/predict seconds summed over folds."""
     rows = []
     groups = [("all", result.forecasts)] if by is None else result.forecasts.groupby(by)
     timing = result.timings.groupby("model")[["fit_seconds", "predict_seconds"]].sum()
@@ -206,7 +206,7 @@ def compare(result: BacktestResult, by: str | None = None) -> pd.DataFrame:
             m["model"] = model
             if by is not None:
                 m[by] = key
-            if model in timing.index:
+            if by is None and model in timing.index:
                 m.update(timing.loc[model].to_dict())
             rows.append(m)
     table = pd.DataFrame(rows)

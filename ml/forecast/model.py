@@ -201,6 +201,11 @@ def fit(
             raise ValueError("fit needs demand rows or a panel")
         panel = build_panel(demand, skus=skus, marketplaces=marketplaces, grain=config.grain)
     grain = panel.grain
+    if config.grain not in ("auto", grain):
+        raise ValueError(
+            f"config asks for {config.grain} grain but the panel is {grain}: build the panel "
+            f"with grain={config.grain!r}, or set the config's grain to 'auto'"
+        )
     horizon = config.resolved_horizon(grain)
     if panel.n_history < 2 * horizon + 2:
         raise ValueError(
