@@ -187,6 +187,8 @@ def test_the_run_logs_params_metrics_and_artifacts(first, older, registry, tmp_p
     assert overall.loc["kuajing", "wape"] == pytest.approx(metrics["kuajing_wape"])
     by_market = pd.read_csv(local / "comparison/by_marketplace.csv")
     assert set(by_market["marketplace"]) == {"US", "DE"}
+    by_dormancy = pd.read_csv(local / "comparison/by_dormancy.csv")
+    assert set(by_dormancy["model"]) == set(overall.index)
     assert (local / "comparison/overall.md").read_text().count("kuajing") == 1
     assert "first model" in (local / "gate_decision.txt").read_text()
 

@@ -658,6 +658,7 @@ def train_and_register(
         _log_backtest_metrics(result, table, by_market)
         _log_table(table, "overall")
         _log_table(by_market, "by_marketplace")
+        _log_table(compare(result, by="dormant"), "by_dormancy")
         _log_plots(result, workdir)
 
         say("gate: comparing with the champion")
