@@ -87,6 +87,7 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
         },
         "train_and_backtest_seconds": TARGETS["train_and_backtest_seconds_max"] + 1,
         "scoring": {"seconds": 10.0},
+        "data": {"source": "built-in default scenario"},
     }  # fmt: skip
     v = verdict(report)
     assert v["wape_vs_oracle"] is True
@@ -98,6 +99,11 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     # The target reads M5's revenue-weighted RMSSE; the unweighted one is reported beside it.
     assert v["beats_every_baseline_and_peer"] is True
     assert v["lowest_unweighted_rmsse"] is False  # mlforecast's is lower
+    # On another data folder the default scenario's targets do not apply.
+    folder = verdict({**report, "data": {"source": "/data/online-retail"}})
+    assert folder["train_and_backtest_time"] is None and folder["coverage_pit"] is None
+    assert folder["wape_vs_seasonal_naive"] is None
+    assert folder["beats_every_baseline_and_peer"] is True and folder["scoring_time"] is True
     report["models"]["mlforecast"]["wrmsse"] = 0.55
     assert verdict(report)["beats_every_baseline_and_peer"] is False
     del report["models"]["mlforecast"]["wrmsse"]
@@ -118,7 +124,8 @@ def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
                            "predict_seconds": 0.01},
     }  # fmt: skip
     report = {
-        "data": {"source": "test", "rows": 10, "n_series": 2, "date_from": "2026-01-01",
+        "data": {"source": "built-in default scenario", "rows": 10, "n_series": 2,
+                 "date_from": "2026-01-01",
                  "date_to": "2026-03-01"},
         "grain": "daily", "horizon": 28, "folds": 3, "cutoffs": ["2026-01-01"],
         "models": models, "backtest_seconds": 1.0, "final_fit_seconds": 1.0,
