@@ -161,12 +161,20 @@ def _statsforecast_class():
     """StatsForecast whose worker pool is spawned, not forked: a fork of a process that runs
     threads (Dagster, DuckDB, LightGBM's OpenMP) can deadlock in the child, and did."""
     import multiprocessing
+    import warnings
 
     from statsforecast import StatsForecast
 
     class SpawnedStatsForecast(StatsForecast):
         def _get_pool(self):
-            return multiprocessing.get_context("spawn").Pool, {}
+            # AutoETS warns "divide by zero" for every series too short for a model's variance
+            # (it then scores that model as infinitely bad, as it should): hundreds of lines of
+            # noise per fold in a worker's output.
+            quiet = ("ignore", "divide by zero", RuntimeWarning, "statsforecast")
+            return multiprocessing.get_context("spawn").Pool, {
+                "initializer": warnings.filterwarnings,
+                "initargs": quiet,
+            }
 
     return SpawnedStatsForecast
 
