@@ -11,6 +11,7 @@ stock-outs as demand). A series starts at its first listed period.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,7 +162,6 @@ def _statsforecast_class():
     """StatsForecast whose worker pool is spawned, not forked: a fork of a process that runs
     threads (Dagster, DuckDB, LightGBM's OpenMP) can deadlock in the child, and did."""
     import multiprocessing
-    import warnings
 
     from statsforecast import StatsForecast
 
@@ -274,9 +274,13 @@ def mlforecast_lightgbm(
         lag_transforms=rolls,
         date_features=["dayofweek", "month"] if daily else ["month"],
     )
-    mf.fit(history, static_features=[])
-    fitted = time.perf_counter()
-    fc = mf.predict(h=horizon, X_df=future)
+    with warnings.catch_warnings():
+        # A price is unknown before a series' first listing (NaN, which LightGBM handles);
+        # mlforecast warns about it on every fit and predict.
+        warnings.filterwarnings("ignore", "Found null values", UserWarning)
+        mf.fit(history, static_features=[])
+        fitted = time.perf_counter()
+        fc = mf.predict(h=horizon, X_df=future)
     frame = _with_fallback(panel, horizon, series, _to_frame(fc, panel, "lgbm"))
     return PeerForecast(frame, fitted - started, time.perf_counter() - fitted)
 
