@@ -65,7 +65,7 @@ def dormant(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
     """Per series: no sales in the ``horizon`` periods before the cutoff. A moving average
     forecasts these 0; splitting the comparison on it shows where a model wins or loses."""
     start = max(known.n_history - horizon, 0)
-    return ~(np.nansum(known.units[series][:, start:], axis=1) > 0)
+    return np.nansum(known.units[series][:, start:], axis=1) == 0
 
 
 def backtest(
