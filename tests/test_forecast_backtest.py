@@ -235,3 +235,38 @@ def test_croston_history_counts_the_wait_before_the_first_sale():
         padded[padded["unique_id"] == early_id]["y"].to_numpy()
         == plain[plain["unique_id"] == early_id]["y"].to_numpy()
     ).all()
+
+
+def _weekly_mart(shape: str):
+    """70 weeks of a seller reporting weekly totals, as the demand mart holds them (a row per
+    day, each week's units on its Monday) or as one row per SKU, marketplace and Monday."""
+    mart = synthetic_mart(
+        n_skus=4, marketplaces=("US", "DE"), days=7 * 70, seed=21, weekly_orders=True
+    )
+    if shape == "one row per Monday":
+        demand = mart.demand
+        mart.demand = demand[demand["demand_date"].dt.dayofweek == 0].reset_index(drop=True)
+    return mart
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["one row per Monday", "a row per day"])
+def test_every_peer_runs_on_weekly_data(shape):
+    """Weekly data (numba compiles mlforecast, hence slow): every model, oracle included, is
+    scored on the same rows of 8-week folds, and mlforecast really forecasts (its lags fit a
+    history shorter than two years) instead of falling back to the moving average."""
+    mart = _weekly_mart(shape)
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces)
+    assert panel.grain == "weekly" and panel.n_history == 70
+    assert panel.listed.all() and np.isfinite(panel.units).all()
+    res = backtest(panel=panel, config=CONFIG, n_folds=3, models=MODEL_KEYS, truth=FakeTruth(mart))
+    table = compare(res)
+    assert set(table.index) == set(MODEL_KEYS)
+    assert table["wape"].notna().all()
+    counts = res.forecasts.groupby("model").size()
+    assert counts.nunique() == 1 and counts.iloc[0] == 3 * 8 * panel.n_series
+    assert res.forecasts["horizon"].between(1, 8).all()
+    assert (res.forecasts["date"].dt.dayofweek == 0).all()
+    f = res.forecasts.set_index(["model", "fold", "series", "target_index"])["mean"]
+    assert not np.allclose(f.loc["mlforecast"].to_numpy(), f.loc["moving_average"].to_numpy())
+    assert table.loc["kuajing", "wape"] < table.loc["zero", "wape"]

@@ -43,6 +43,13 @@ def _frame(series: np.ndarray, t: int, horizon: int, values: np.ndarray) -> pd.D
     )
 
 
+def _empty() -> pd.DataFrame:
+    """A peer's forecast of no series (every one then takes the fallback)."""
+    return pd.DataFrame({"series": [], "target_index": [], "mean": []}).astype(
+        {"series": "int64", "target_index": "int64", "mean": "float64"}
+    )
+
+
 def seasonal_naive(panel: Panel, horizon: int, series: np.ndarray) -> PeerForecast:
     """Daily: the same weekday's last observed value (up to 4 weeks back, skipping censored
     days). Weekly: the same week last year, else the last observed week."""
@@ -121,7 +128,13 @@ def filled_history(
                 )
             )
     if not frames:
-        return pd.DataFrame({"unique_id": [], "ds": [], "y": []})
+        return pd.DataFrame(
+            {
+                "unique_id": pd.Series([], dtype="int64"),
+                "ds": pd.Series([], dtype="datetime64[ns]"),
+                "y": pd.Series([], dtype="float64"),
+            }
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -216,6 +229,9 @@ def statsforecast_models(
             since=since if key == "statsforecast_croston" else None,
         )
         history = history[history["ds"] >= panel.history_dates[since]]
+        if history.empty:  # no series long enough: every one takes the moving average
+            out[key] = PeerForecast(_with_fallback(panel, horizon, series, _empty()), 0.0, 0.0)
+            continue
         started = time.perf_counter()
         sf = StatsForecast(models=[model], freq=FREQ[panel.grain], n_jobs=jobs)
         sf.fit(df=history)
@@ -236,19 +252,30 @@ def statsforecast_models(
     return out
 
 
+def mlforecast_lags(grain: str, n_history: int) -> list[int]:
+    """The usual lags (daily 1, 7, 14, 28; weekly 1, 2, 4, 52), without those the history
+    cannot hold twice: a user with one year of weekly data does not ask for last year's week,
+    and with it every series would be too short and fall back to the moving average."""
+    lags = [1, 7, 14, 28] if grain == "daily" else [1, 2, 4, 52]
+    return [lag for lag in lags if 2 * lag <= n_history] or [1]
+
+
 def mlforecast_lightgbm(
     panel: Panel, horizon: int, series: np.ndarray, seed: int = 42, n_jobs: int = 2
 ) -> PeerForecast:
-    """mlforecast's recursive LightGBM with default hyper-parameters, the usual lags and
-    rolling means, calendar, and the planned price and discount as dynamic features."""
+    """mlforecast's recursive LightGBM with default hyper-parameters, the usual lags (those
+    the history can hold, see ``mlforecast_lags``) and rolling means, calendar, and the planned
+    price and discount as dynamic features."""
     import lightgbm as lgb
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
 
     daily = panel.grain == "daily"
-    lags = [1, 7, 14, 28] if daily else [1, 2, 4, 52]
+    lags = mlforecast_lags(panel.grain, panel.n_history)
     rolls = {1: [RollingMean(7), RollingMean(28)]} if daily else {1: [RollingMean(4)]}
     history = filled_history(panel, series, min_periods=2 * max(lags))
+    if history.empty:  # no series long enough: every one takes the moving average
+        return PeerForecast(_with_fallback(panel, horizon, series, _empty()), 0.0, 0.0)
     ids = history["unique_id"].to_numpy().astype(int)
     cols = ((history["ds"] - panel.dates[0]).dt.days // panel.period_days).to_numpy()
     history["price"] = panel.list_price[ids, cols] * (1 - panel.discount[ids, cols])

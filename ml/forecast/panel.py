@@ -150,6 +150,32 @@ def series_table(
     return out
 
 
+def _one_row_per_week(frame: pd.DataFrame) -> bool:
+    """Every row on the same weekday: one row per series and week (weekly totals), not the
+    demand mart's row per day."""
+    weekdays = pd.to_datetime(frame["demand_date"]).dt.dayofweek
+    return len(frame) > 0 and weekdays.nunique() == 1
+
+
+# Per-row amounts of a week (the rest of a row is a state that holds all week).
+WEEK_TOTALS = ("units", "ad_spend_usd", REVENUE_COLUMN)
+
+
+def spread_weekly_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per series and week (each on the week's first day, e.g. Monday) as the demand
+    mart's 7 rows per week: the week's units, ad spend and revenue on its first day and 0 on
+    the other six, price, discount and flags on all seven. Without it the other six days would
+    be unlisted, and a week with an unlisted day is not observed (``to_weekly``)."""
+    out = frame.loc[frame.index.repeat(7)].reset_index(drop=True)
+    offset = np.tile(np.arange(7), len(frame))
+    out["demand_date"] = pd.to_datetime(out["demand_date"]) + pd.to_timedelta(offset, unit="D")
+    later = offset > 0
+    for col in WEEK_TOTALS:
+        if col in out.columns:
+            out.loc[later & out[col].notna().to_numpy(), col] = 0
+    return out
+
+
 def build_panel(
     demand: pd.DataFrame,
     *,
@@ -164,6 +190,9 @@ def build_panel(
     ``plan`` holds planned list prices and discounts for days after the history (sku,
     marketplace, demand_date, list_price_local, discount_pct); days it does not cover keep the
     last known list price and no discount. ``plan_days`` days of plan are laid out.
+
+    At weekly grain ``demand`` may also hold one row per series and week, all on the same
+    weekday (weekly totals on each week's Monday): see ``spread_weekly_rows``.
     """
     _require(demand, DEMAND_COLUMNS, "demand")
     if demand.empty:
@@ -177,6 +206,10 @@ def build_panel(
     chosen: Grain = infer_grain(demand) if grain == "auto" else grain
     if chosen not in PERIOD_DAYS:
         raise ValueError(f"grain must be daily, weekly or auto, not {grain!r}")
+    if chosen == "weekly" and _one_row_per_week(demand):
+        demand = spread_weekly_rows(demand)
+        if plan is not None and len(plan) and _one_row_per_week(plan):
+            plan = spread_weekly_rows(plan)
 
     series = series_table(demand, skus, marketplaces)
     dates_all = pd.to_datetime(demand["demand_date"]).dt.normalize()
