@@ -340,6 +340,37 @@ def orders_only_world() -> dict[str, list[dict]]:
     return {"orders": orders}
 
 
+def weekly_world() -> dict[str, list[dict]]:
+    """The small world with its orders summed to weekly rows, as some sellers export them.
+
+    One row per SKU, marketplace and week, dated the week's Monday; quantity summed, unit price
+    revenue-weighted. The FX file starts on the first day of sales (2025-04-01, a Tuesday), so
+    the first weekly row (Monday 2025-03-31) is dated a day before the first quote.
+    """
+    weeks: dict[tuple, dict] = {}
+    for o in _orders():
+        monday = o["order_date"].date() - dt.timedelta(days=o["order_date"].weekday())
+        key = (monday, o["sku"], o["marketplace"], o["currency"])
+        row = weeks.setdefault(key, {"quantity": 0, "revenue": 0.0})
+        row["quantity"] += o["quantity"]
+        row["revenue"] += o["quantity"] * o["unit_price"]
+    orders = [
+        {"order_id": f"W-{monday}-{sku}-{mkt}", "order_date": dt.datetime.combine(monday, dt.time()),
+         "marketplace": mkt, "sku": sku, "quantity": w["quantity"],
+         "unit_price": w["revenue"] / w["quantity"], "currency": cur}
+        for (monday, sku, mkt, cur), w in sorted(weeks.items())
+    ]
+    return {
+        **small_world(),
+        "orders": orders,
+        "fx_rates": [r for r in _fx_rows() if r["rate_date"] >= HISTORY_START],
+    }
+
+
+WEEKLY_HISTORY_START = D(2025, 3, 31)  # the Monday of the first order's week
+WEEKLY_AS_OF = D(2026, 3, 9)  # the Monday of the last order's week
+
+
 # ---------------------------------------------------------------------------------------------
 # Reference landed cost: the plain-Python computation the mart is checked against
 # ---------------------------------------------------------------------------------------------

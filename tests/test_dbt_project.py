@@ -26,12 +26,15 @@ from dbt_fixtures import (
     US_HMF_RATE,
     US_MPF_FY2026,
     US_MPF_RATE,
+    WEEKLY_AS_OF,
+    WEEKLY_HISTORY_START,
     Duty,
     build_warehouse,
     insert_rows,
     orders_only_world,
     reference_landed_cost,
     small_world,
+    weekly_world,
 )
 
 from ml.contract import ENTITY_NAMES
@@ -594,3 +597,90 @@ def test_orders_only_demand_and_empty_marts(orders_only):
         "mart_inventory_position",
     ):
         assert query(orders_only, f"select count(*) from marts.{mart}")[0][0] == 0, mart
+
+
+# ---------------------------------------------------------------------------------------------
+# Weekly order files: one row per SKU, marketplace and week, dated the week's Monday
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def weekly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world with weekly orders and an FX file starting on the first day of sales.
+
+    The first weekly row is dated Monday 2025-03-31, a day before the first quote: dbt build
+    used to fail there (FOB customs value test: the CNY unit cost had no rate that day).
+    """
+    work = tmp_path_factory.mktemp("dbt_weekly")
+    warehouse = build_warehouse(work / "warehouse.duckdb", weekly_world())
+    run_dbt(["build", "--exclude-resource-type", "unit_test"], warehouse, work)
+    return warehouse
+
+
+def test_weekly_orders_build_and_first_week_takes_the_first_fx_quote(weekly):
+    fx = {
+        r["currency"]: r
+        for r in query_dicts(
+            weekly,
+            "select * from intermediate.int_fx_rates_filled where rate_date = ?",
+            [WEEKLY_HISTORY_START],
+        )
+    }
+    # the day before the first quote takes it, and says so
+    assert fx["CNY"]["usd_per_unit"] == FX["CNY"] and fx["EUR"]["usd_per_unit"] == FX["EUR"]
+    assert fx["CNY"]["quoted_on"] == HISTORY_START
+    dates = {
+        r[0]
+        for r in query(
+            weekly, "select distinct effective_date from marts.mart_landed_cost where is_as_of"
+        )
+    }
+    assert dates == {WEEKLY_AS_OF}
+    # every landed cost of the history start is complete
+    assert query(
+        weekly,
+        "select count(*), count(unit_cost_usd), count(usd_per_local), count(landed_cost_usd) "
+        "from marts.mart_landed_cost where effective_date = ?",
+        [WEEKLY_HISTORY_START],
+    ) == [(8, 8, 8, 8)]
+
+
+def test_weekly_orders_landed_cost_matches_reference(weekly):
+    # the T-shirt (CNY cost) to the US (FOB) on the first weekly date: MFN + IEEPA, FY2025 MPF
+    row = mart_row(weekly, "TSHIRT", "US", "ocean", WEEKLY_HISTORY_START)
+    ref = reference_landed_cost(
+        unit_cost_usd=28.0 * FX["CNY"],
+        weight_kg=0.25,
+        lane=LANE["SZX-ONT-OCEAN"],
+        customs_basis="FOB",
+        duties=[Duty("US-MFN-6109", 0.165), Duty("US-IEEPA-CN-61", 0.20)],
+        vat_rate=0.0,
+        prices_include_vat=False,
+        fulfilment_per_unit_usd=3.0,
+        fulfilment_per_kg_usd=0.5,
+        fee_rates=[(US_MPF_RATE, 32.71, 634.62), (US_HMF_RATE, None, None)],
+    )
+    assert_matches(row, ref, 1.0)
+    assert row["customs_value_usd"] == pytest.approx(28.0 * FX["CNY"])
+    # the kettle to DE (CIF, EUR): the local currency also takes the first quote
+    de = mart_row(weekly, "KETTLE", "DE", "ocean", WEEKLY_HISTORY_START)
+    ref = reference_landed_cost(
+        unit_cost_usd=10.0,
+        weight_kg=2.0,
+        lane=LANE["SZX-FRA-OCEAN"],
+        customs_basis="CIF",
+        duties=[Duty("EU-MFN-8516", 0.022), Duty("EU-AD-851671-CN", 0.15)],
+        vat_rate=0.19,
+        prices_include_vat=True,
+        fulfilment_per_unit_usd=3.0 * FX["EUR"],
+        fulfilment_per_kg_usd=0.4 * FX["EUR"],
+    )
+    assert_matches(de, ref, FX["EUR"])
+
+
+def test_weekly_orders_demand_keeps_weekly_units(weekly):
+    us = demand(weekly, "KETTLE", "US")
+    assert min(us) == WEEKLY_HISTORY_START and max(us) == WEEKLY_AS_OF
+    assert us[WEEKLY_HISTORY_START]["units"] == 1
+    assert us[D(2026, 2, 23)]["units"] == 2 and us[D(2026, 2, 24)]["units"] == 0
+    assert sum(r["units"] for r in us.values()) == 5
