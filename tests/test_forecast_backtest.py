@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.forecast.backtest import MODEL_KEYS, backtest, compare, fold_cutoffs
+from ml.forecast.backtest import (
+    MODEL_KEYS,
+    InsufficientHistoryError,
+    backtest,
+    compare,
+    fold_cutoffs,
+    plan_backtest,
+)
 from ml.forecast.model import ForecastConfig
 from ml.forecast.panel import build_panel
 from ml.forecast.synthetic import synthetic_mart
@@ -49,8 +56,64 @@ def result(mart):
 
 def test_folds_do_not_overlap_and_the_last_ends_at_the_history_end():
     assert fold_cutoffs(200, 28, 3) == [116, 144, 172]
-    with pytest.raises(ValueError, match="folds"):
+    with pytest.raises(ValueError, match="100 periods cannot hold 3 folds of 28: they need 142"):
         fold_cutoffs(100, 28, 3)
+
+
+@pytest.mark.parametrize(
+    ("grain", "periods", "folds", "horizon", "note"),
+    [
+        ("daily", 142, 3, 28, None),
+        ("daily", 141, 2, 28, "trained on 141 daily periods: 2 folds instead of 3"),
+        # A seller's first 3 months of daily orders.
+        ("daily", 91, 1, 28, "trained on 91 daily periods: 1 fold instead of 3"),
+        ("daily", 86, 1, 28, "trained on 86 daily periods: 1 fold instead of 3"),
+        # Too short for one 28-day fold after a model's minimum history: one shorter fold.
+        ("daily", 70, 1, 22, "trained on 70 daily periods: 1 fold of 22 days instead of 3 of 28"),
+        ("daily", 58, 1, 18, "trained on 58 daily periods: 1 fold of 18 days instead of 3 of 28"),
+        ("weekly", 42, 3, 8, None),
+        # Six months of weekly orders: 26 complete weeks, or 25 when they start mid-week.
+        ("weekly", 26, 1, 8, "trained on 26 weekly periods: 1 fold instead of 3"),
+        ("weekly", 25, 1, 7, "trained on 25 weekly periods: 1 fold of 7 weeks instead of 3 of 8"),
+    ],
+)
+def test_short_histories_are_backtested_on_fewer_folds_and_say_so(
+    grain, periods, folds, horizon, note
+):
+    full = 28 if grain == "daily" else 8
+    plan = plan_backtest(periods, grain, full, 3)
+    assert (plan.n_folds, plan.horizon) == (folds, horizon)
+    assert plan.reduced is (note is not None)
+    if note is None:
+        assert plan.note is None
+    else:
+        assert plan.note.startswith(note)
+        assert f"3 folds of {full} {'days' if grain == 'daily' else 'weeks'} need" in plan.note
+    # The folds fit: every fold's history can train a model of the fold's horizon.
+    cuts = fold_cutoffs(periods, plan.horizon, plan.n_folds)
+    assert len(cuts) == folds and cuts[-1] + plan.horizon == periods
+    assert cuts[0] >= 2 * plan.horizon + 2
+
+
+def test_below_the_minimum_history_training_is_refused_naming_both():
+    with pytest.raises(InsufficientHistoryError) as daily:
+        plan_backtest(57, "daily", 28, 3)
+    message = str(daily.value)
+    assert "57 days of history" in message and "at least 58 days" in message
+    assert "28-day horizon" in message and "142 days" in message
+    with pytest.raises(InsufficientHistoryError, match="17 weeks of history.*at least 18 weeks"):
+        plan_backtest(17, "weekly", 8, 3)
+    assert issubclass(InsufficientHistoryError, ValueError)
+
+
+def test_a_short_history_backtests_every_model_on_its_one_fold():
+    """91 days (a seller's first 3 months): one 28-day fold, every model on the same rows."""
+    mart = synthetic_mart(n_skus=4, marketplaces=("US",), days=91, seed=8)
+    panel = build_panel(mart.demand, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
+    plan = plan_backtest(panel.n_history, panel.grain, 28, 3)
+    res = backtest(panel=panel, config=CONFIG, n_folds=plan.n_folds, models=FAST[:3])
+    assert list(res.forecasts["fold"].unique()) == [0] and res.horizon == 28
+    assert compare(res)["wape"].notna().all()
 
 
 def test_every_model_is_scored_on_the_same_observed_rows(result):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import baselines
 from .metrics import revenue_weights, rmsse_scale, summarize
-from .model import ForecastConfig, fit, predict
+from .model import ForecastConfig, fit, min_fit_periods, predict
 from .panel import Panel, build_panel
 
 MODEL_KEYS = (
@@ -49,16 +49,97 @@ class BacktestResult:
         return compare(self, by=by)
 
 
+def periods_needed(horizon: int, n_folds: int) -> int:
+    """History that holds ``n_folds`` folds of ``horizon`` periods after the first fold's
+    training history (``min_fit_periods``)."""
+    return min_fit_periods(horizon) + n_folds * horizon
+
+
 def fold_cutoffs(n_history: int, horizon: int, n_folds: int, step: int | None = None) -> list[int]:
     """History lengths of each fold (the cutoff is the period before the forecast)."""
     step = step or horizon
     cuts = [n_history - horizon - k * step for k in range(n_folds)][::-1]
-    if cuts[0] < 2 * horizon + 2:
+    if cuts[0] < min_fit_periods(horizon):
         raise ValueError(
-            f"{n_history} periods cannot hold {n_folds} folds of {horizon} after a training "
-            "history; use fewer folds or a shorter horizon"
+            f"{n_history} periods cannot hold {n_folds} folds of {horizon}: they need "
+            f"{n_history - cuts[0] + min_fit_periods(horizon)} (a training history of "
+            f"{min_fit_periods(horizon)} before the first); use fewer folds or a shorter horizon "
+            "(plan_backtest chooses them)"
         )
     return cuts
+
+
+class InsufficientHistoryError(ValueError):
+    """Too little history to train a model for the horizon (see ``plan_backtest``)."""
+
+
+UNIT = {"daily": ("day", "days"), "weekly": ("week", "weeks")}
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """The folds a training run backtests on: the requested ones when the history holds them,
+    else fewer (and, below one full fold, one shorter fold). ``note`` says what changed."""
+
+    grain: str
+    n_periods: int  # history length
+    n_folds: int
+    horizon: int  # periods per fold
+    requested_folds: int
+    requested_horizon: int
+
+    @property
+    def reduced(self) -> bool:
+        return (self.n_folds, self.horizon) != (self.requested_folds, self.requested_horizon)
+
+    @property
+    def note(self) -> str | None:
+        """E.g. "trained on 91 daily periods: 1 fold instead of 3 (3 folds of 28 days need 142
+        periods)"; None when the backtest is the requested one."""
+        if not self.reduced:
+            return None
+        unit = UNIT.get(self.grain, ("period", "periods"))[1]
+        folds = f"{self.n_folds} fold{'' if self.n_folds == 1 else 's'}"
+        if self.horizon == self.requested_horizon:
+            what = f"{folds} instead of {self.requested_folds}"
+        else:
+            what = (
+                f"{folds} of {self.horizon} {unit} instead of {self.requested_folds} of "
+                f"{self.requested_horizon}"
+            )
+        need = periods_needed(self.requested_horizon, self.requested_folds)
+        return (
+            f"trained on {self.n_periods} {self.grain} periods: {what} ({self.requested_folds} "
+            f"folds of {self.requested_horizon} {unit} need {need} periods)"
+        )
+
+
+def plan_backtest(n_history: int, grain: str, horizon: int, n_folds: int = 3) -> BacktestPlan:
+    """The most folds of ``horizon`` (up to ``n_folds``) the history holds; if it holds none,
+    one fold of the longest horizon it holds (at least two thirds of ``horizon``, since the
+    history holds the final model's ``min_fit_periods``). Below that, the final model cannot be
+    trained: ``InsufficientHistoryError`` names the minimum and the history there is.
+
+    A shorter fold is scored on fewer periods ahead than the model serves: its metrics say how
+    the model does on the first ``plan.horizon`` periods only (``note`` says so)."""
+    if n_folds < 1:
+        raise ValueError(f"n_folds must be at least 1, not {n_folds}")
+    minimum = min_fit_periods(horizon)
+    if n_history < minimum:
+        one, many = UNIT.get(grain, ("period", "periods"))
+        raise InsufficientHistoryError(
+            f"{n_history} {many if n_history != 1 else one} of history: a {horizon}-{one} "
+            f"horizon needs at least {minimum} {many} to train and backtest a model (twice "
+            f"the horizon plus 2; {periods_needed(horizon, n_folds)} {many} for the full "
+            f"backtest of {n_folds} folds). Train again when the data holds {minimum} {many}, "
+            "or set a shorter horizon."
+        )
+    for folds in range(n_folds, 0, -1):
+        if n_history >= periods_needed(horizon, folds):
+            return BacktestPlan(grain, n_history, folds, horizon, n_folds, horizon)
+    # One fold of h periods needs 3h + 2: the longest that fits.
+    shorter = (n_history - 2) // 3
+    return BacktestPlan(grain, n_history, 1, shorter, n_folds, horizon)
 
 
 def dormant(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:

@@ -27,6 +27,13 @@ DEFAULT_ORIGIN_STEP: dict[str, int] = {"daily": 10, "weekly": 1}
 DEFAULT_MAX_ORIGINS: dict[str, int] = {"daily": 24, "weekly": 52}
 
 
+def min_fit_periods(horizon: int) -> int:
+    """History ``fit`` needs for a ``horizon``: the last ``horizon`` periods of targets are held
+    out (stopping rule, dispersion) and the training targets before them need an origin with
+    history, so twice the horizon plus 2 (58 days at 28 days, 18 weeks at 8 weeks)."""
+    return 2 * horizon + 2
+
+
 @dataclass(frozen=True)
 class ForecastConfig:
     grain: Grain | Literal["auto"] = "auto"
@@ -207,10 +214,10 @@ def fit(
             f"with grain={config.grain!r}, or set the config's grain to 'auto'"
         )
     horizon = config.resolved_horizon(grain)
-    if panel.n_history < 2 * horizon + 2:
+    if panel.n_history < min_fit_periods(horizon):
         raise ValueError(
-            f"{panel.n_history} {grain} periods of history: need at least {2 * horizon + 2} "
-            f"to train and calibrate a {horizon}-period horizon"
+            f"{panel.n_history} {grain} periods of history: need at least "
+            f"{min_fit_periods(horizon)} to train and calibrate a {horizon}-period horizon"
         )
     levels = Levels.of(panel.series)
     ctx = panel_context(panel, levels)

@@ -40,7 +40,14 @@ from mlflow.types import ColSpec, Schema
 from ml.settings import PROJECT_ROOT
 
 from . import plots
-from .backtest import MODEL_KEYS, BacktestResult, backtest, compare, is_better
+from .backtest import (
+    MODEL_KEYS,
+    BacktestResult,
+    backtest,
+    compare,
+    is_better,
+    plan_backtest,
+)
 from .metrics import HEADLINE, summarize
 from .model import DemandForecaster, ForecastConfig, fit, predict
 from .panel import DEMAND_COLUMNS, PERIOD_DAYS, PLAN_COLUMNS, Panel, build_panel
@@ -450,6 +457,16 @@ def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
     raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while it was loaded")
 
 
+def champion_training_note(mlflow_dir: Path) -> str | None:
+    """What the champion's training changed because its history was short, e.g. "trained on
+    91 daily periods: 1 fold instead of 3 (3 folds of 28 days need 142 periods)" (its run's
+    ``training_note`` tag); None without a champion or when it had the full backtest."""
+    champ = current_champion(mlflow_dir)
+    if champ is None or not champ[1]:
+        return None
+    return _client(mlflow_dir).get_run(champ[1]).data.tags.get("training_note") or None
+
+
 def champion_metrics(mlflow_dir: Path) -> dict[str, float]:
     """The champion's headline backtest metrics (``kuajing_<metric>`` of its training run)."""
     champ = current_champion(mlflow_dir)
@@ -478,6 +495,9 @@ class TrainingOutcome:
     metrics: dict[str, float]  # Kuajing's overall backtest metrics
     champion_version: int | None = None  # the champion before this run
     champion_metrics: dict[str, float] | None = None
+    n_folds: int = 3  # backtest folds used (fewer than asked on a short history)
+    backtest_horizon: int | None = None  # periods per fold
+    note: str | None = None  # why the backtest differs from the one asked for (BacktestPlan)
 
     @property
     def model_uri(self) -> str:
@@ -509,12 +529,14 @@ def gate(
     candidate: dict[str, float],
     data_sha256: str | None,
     progress: Progress | None = None,
+    backtest_horizon: int | None = None,
 ) -> GateDecision:
     """Champion or challenger, scoring the champion on the candidate's backtest.
 
     The champion's configuration is read from its run's params and backtested on the same panel
-    and folds (at the candidate's grain and horizon, so the folds match), unless it equals the
-    candidate's, whose metrics are then reused. No champion -> champion; ``is_better`` ->
+    and folds (at the candidate's grain and backtest horizon, ``backtest_horizon`` or the
+    config's, so the folds match), unless it equals the candidate's, whose metrics are then
+    reused. No champion -> champion; ``is_better`` ->
     champion; the same configuration on different data (the same score by construction) ->
     champion (retrained on newer data); else challenger.
     """
@@ -535,7 +557,9 @@ def gate(
         if progress:
             progress(f"backtesting champion v{version}'s configuration on the same folds")
         # Same grain and horizon as the candidate: otherwise the folds would differ.
-        on_same_folds = replace(champ_config, grain=config.grain, horizon=config.horizon)
+        on_same_folds = replace(
+            champ_config, grain=config.grain, horizon=backtest_horizon or config.horizon
+        )
         result = backtest(
             panel=panel,
             config=on_same_folds,
@@ -613,6 +637,11 @@ def train_and_register(
 
     ``data_info``: ``data_fingerprint(demand)`` (and anything else to log, as ``data_*``
     params); its ``sha256`` tells "retrained on newer data" from "retrained on the same data".
+
+    A history too short for ``n_folds`` folds is backtested on fewer (``plan_backtest``): the
+    run's params ``n_folds`` / ``n_folds_requested`` / ``backtest_horizon``, its tags
+    ``backtest_folds`` and ``training_note``, and the outcome say so. Below the minimum
+    history ``InsufficientHistoryError`` is raised before any run starts.
     """
     say = progress or (lambda _msg: None)
     models = tuple(dict.fromkeys(("kuajing", *models)))  # the gate needs Kuajing's metrics
@@ -621,6 +650,9 @@ def train_and_register(
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     data_sha = str(data_info["sha256"]) if data_info.get("sha256") is not None else None
     horizon = config.resolved_horizon(panel.grain)
+    plan = plan_backtest(panel.n_history, panel.grain, horizon, n_folds)
+    # The backtest's config: the model's, at the fold's horizon when the history is short.
+    backtest_config = config if plan.horizon == horizon else replace(config, horizon=plan.horizon)
     with (
         _tracking(uri),
         tempfile.TemporaryDirectory() as tmp,
@@ -633,7 +665,9 @@ def train_and_register(
                 **{f"data_{k}": str(v) for k, v in data_info.items()},
                 "resolved_grain": panel.grain,
                 "resolved_horizon": str(horizon),
-                "n_folds": str(n_folds),
+                "n_folds": str(plan.n_folds),
+                "n_folds_requested": str(n_folds),
+                "backtest_horizon": str(plan.horizon),
                 "backtest_models": ",".join(models),
                 "panel_series": str(panel.n_series),
                 "panel_periods": str(panel.n_history),
@@ -641,13 +675,17 @@ def train_and_register(
         )
         if data_sha:
             mlflow.set_tag("data_sha256", data_sha)
+        mlflow.set_tag("backtest_folds", str(plan.n_folds))
+        if plan.note:
+            mlflow.set_tag("training_note", plan.note)
+            say(plan.note)
         mlflow.log_text(json.dumps(asdict(config), indent=2, default=str), "config.json")
 
-        say(f"backtest: {', '.join(models)} on {n_folds} folds")
+        say(f"backtest: {', '.join(models)} on {plan.n_folds} folds of {plan.horizon}")
         result = backtest(
             panel=panel,
-            config=config,
-            n_folds=n_folds,
+            config=backtest_config,
+            n_folds=plan.n_folds,
             models=models,
             truth=truth,
             progress=lambda step: say(f"backtest: {step} done"),
@@ -666,10 +704,11 @@ def train_and_register(
             client,
             panel=panel,
             config=config,
-            n_folds=n_folds,
+            n_folds=plan.n_folds,
             candidate=candidate,
             data_sha256=data_sha,
             progress=say,
+            backtest_horizon=plan.horizon,
         )
         if decision.champion_metrics:
             mlflow.log_metrics({f"champion_{k}": v for k, v in decision.champion_metrics.items()})
@@ -716,4 +755,7 @@ def train_and_register(
             metrics=candidate,
             champion_version=decision.champion_version,
             champion_metrics=decision.champion_metrics,
+            n_folds=plan.n_folds,
+            backtest_horizon=plan.horizon,
+            note=plan.note,
         )

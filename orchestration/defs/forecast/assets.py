@@ -59,25 +59,36 @@ def demand_forecast_model(
     context: dg.AssetExecutionContext, kuajing: KuajingResource, config: TrainingConfig
 ) -> dg.MaterializeResult:
     from ml.forecast import ForecastConfig
+    from ml.forecast.backtest import InsufficientHistoryError
     from ml.forecast.nightly import TRAINING_MODELS, train
 
-    outcome = train(
-        kuajing.paths,
-        config=ForecastConfig(grain=config.grain, horizon=config.horizon),
-        models=tuple(config.models or TRAINING_MODELS),
-        n_folds=config.n_folds,
-        progress=context.log.info,
-    )
+    try:
+        outcome = train(
+            kuajing.paths,
+            config=ForecastConfig(grain=config.grain, horizon=config.horizon),
+            models=tuple(config.models or TRAINING_MODELS),
+            n_folds=config.n_folds,
+            progress=context.log.info,
+        )
+    except InsufficientHistoryError as error:
+        raise dg.Failure(description=str(error)) from None
     if outcome.alias != "champion":
         context.log.warning(f"version {outcome.version} stays challenger: {outcome.reason}")
+    if outcome.note:
+        context.log.warning(outcome.note)
+    backtest = {
+        f"backtest_{k}": float(outcome.metrics[k]) for k in HEADLINE if k in outcome.metrics
+    }
     return dg.MaterializeResult(
         metadata={
             "model_version": outcome.version,
             "alias": outcome.alias,
             "gate_reason": outcome.reason,
             "champion_before": outcome.champion_version,
-            **{f"backtest_{k}": float(outcome.metrics[k]) for k in HEADLINE
-               if k in outcome.metrics},  # fmt: skip
+            **backtest,
+            "backtest_folds": outcome.n_folds,
+            "backtest_horizon": outcome.backtest_horizon,
+            **({"training_note": outcome.note} if outcome.note else {}),
             "comparison": _markdown(outcome.comparison),
             "mlflow_run_id": outcome.run_id,
             "mlflow_ui": mlflow_ui_hint(kuajing),
