@@ -46,8 +46,11 @@ D = dt.date
 pytestmark = pytest.mark.slow
 
 
-def run_dbt(args: list[str], warehouse: Path, work: Path) -> list:
-    """One in-process dbt invocation against ``warehouse``; fails the test on any error."""
+def run_dbt(args: list[str], warehouse: Path, work: Path, *, check: bool = True) -> list:
+    """One in-process dbt invocation against ``warehouse``; fails the test on any error.
+
+    With ``check=False`` the results are returned whatever they are (to assert on a failure).
+    """
     from dbt.cli.main import dbtRunner
 
     saved = os.environ.get("KUAJING_WAREHOUSE_PATH")
@@ -75,6 +78,8 @@ def run_dbt(args: list[str], warehouse: Path, work: Path) -> list:
             os.environ["KUAJING_WAREHOUSE_PATH"] = saved
     if result.exception is not None:
         raise result.exception
+    if not check:
+        return list(result.result or [])
     failed = [
         f"{r.node.unique_id}: {r.status} {r.message}"
         for r in (result.result or [])
@@ -684,3 +689,64 @@ def test_weekly_orders_demand_keeps_weekly_units(weekly):
     assert us[WEEKLY_HISTORY_START]["units"] == 1
     assert us[D(2026, 2, 23)]["units"] == 2 and us[D(2026, 2, 24)]["units"] == 0
     assert sum(r["units"] for r in us.values()) == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-finite numbers: every money and quantity column of the marts is tested finite
+# ---------------------------------------------------------------------------------------------
+
+NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+# the landed-cost inputs whose arithmetic the marts repeat: a non-finite value stops there
+FINITE_TESTED_INTERMEDIATE = ("int_landed_cost_bases_computed", "int_reference_prices_resolved")
+
+
+def numeric_columns(warehouse: Path) -> set[tuple[str, str]]:
+    rows = query(
+        warehouse,
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_schema = 'marts' or (table_schema = 'intermediate' and table_name in "
+        f"({', '.join('?' for _ in FINITE_TESTED_INTERMEDIATE)}))",
+        list(FINITE_TESTED_INTERMEDIATE),
+    )
+    return {
+        (t, c) for t, c, ty in rows if ty in NUMERIC_TYPES or ty.startswith("DECIMAL")
+    }
+
+
+def test_every_numeric_mart_column_has_an_is_finite_test(built):
+    import json
+
+    warehouse, work = built
+    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    tested = {
+        (node["attached_node"].split(".")[-1], node["column_name"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        and (node.get("test_metadata") or {}).get("name") == "is_finite"
+    }
+    columns = numeric_columns(warehouse)
+    assert ("fct_daily_demand", "revenue_usd") in columns
+    assert sorted(columns - tested) == []
+
+
+def test_infinite_unit_price_fails_the_finite_test_of_revenue_usd(tmp_path):
+    warehouse = build_warehouse(tmp_path / "warehouse.duckdb", small_world())
+    con = duckdb.connect(str(warehouse))
+    try:
+        # an overflowing number as ingest might once have let through
+        con.execute(
+            "insert into raw.orders (order_id, order_date, marketplace, sku, quantity, "
+            "unit_price, currency, _source_file, _source_row, _ingested_at) values "
+            "('INF-1', timestamp '2026-03-02 10:00', 'US', 'KETTLE', 1, 'inf'::DOUBLE, 'USD', "
+            "'orders/fixture.csv', 99, timestamp '2026-03-11 06:00')"
+        )
+    finally:
+        con.close()
+    results = run_dbt(
+        ["build", "--exclude-resource-type", "unit_test"], warehouse, tmp_path, check=False
+    )
+    status = {r.node.name: str(r.status) for r in results}
+    assert status["is_finite_fct_daily_demand_revenue_usd"] == "fail"
+    assert status["is_finite_fct_daily_demand_units"] == "pass"
+    # the guard stops it there: what reads the demand facts is not built on it
+    assert status["mart_inventory_position"] == "skipped"

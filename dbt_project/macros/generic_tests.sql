@@ -35,3 +35,16 @@ where not exists (
     {%- endfor %}
 )
 {% endtest %}
+
+{#- Rows where a numeric column holds +/-infinity or NaN (NULL passes: not_null says that). An
+    overflowing number or a 0/0 would otherwise spread silently through every sum and ratio.
+    Applied per column in the yml files, to every numeric column of the marts and of the
+    landed-cost inputs (tests/test_dbt_project.py checks none is missing): each failure names
+    its model and column, and is its own asset check in Dagster. Integers cannot be infinite;
+    their test is kept so that the rule stays "every numeric column" with no exceptions. -#}
+{% test is_finite(model, column_name) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} is not null
+    and not isfinite(cast({{ column_name }} as double))
+{% endtest %}
