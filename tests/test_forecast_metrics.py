@@ -156,19 +156,23 @@ def test_calibrated_counts_score_80_percent_pit_coverage_but_more_plain_coverage
 
 
 def test_gate_needs_lower_wape_and_no_worse_coverage():
-    champion = {"wape": 1.00, "coverage_p10_p90": 0.80}
-    assert is_better({"wape": 0.95, "coverage_p10_p90": 0.805}, champion)[0]
-    assert not is_better({"wape": 1.00, "coverage_p10_p90": 0.80}, champion)[0]  # tie loses
-    ok, reason = is_better({"wape": 0.90, "coverage_p10_p90": 0.70}, champion)
+    champion = {"wape": 1.00, "coverage_p10_p90": 0.80, "wrmsse": 0.8}
+
+    def candidate(**metrics):
+        return {"wrmsse": 0.8, **metrics}
+
+    assert is_better(candidate(wape=0.95, coverage_p10_p90=0.805), champion)[0]
+    assert not is_better(candidate(wape=1.00, coverage_p10_p90=0.80), champion)[0]  # tie loses
+    ok, reason = is_better(candidate(wape=0.90, coverage_p10_p90=0.70), champion)
     assert not ok and "coverage" in reason
     # Inside the one-point tolerance the better WAPE wins.
-    assert is_better({"wape": 0.99, "coverage_p10_p90": 0.809}, champion)[0]
-    assert not is_better({"wape": float("nan"), "coverage_p10_p90": 0.8}, champion)[0]
-    assert not is_better({"wape": 0.5}, champion)[0]
+    assert is_better(candidate(wape=0.99, coverage_p10_p90=0.809), champion)[0]
+    assert not is_better(candidate(wape=float("nan"), coverage_p10_p90=0.8), champion)[0]
+    assert not is_better(candidate(wape=0.5), champion)[0]
     # PIT coverage, where both have it, is what the gate reads.
-    pit_champion = {"wape": 1.0, "coverage_p10_p90": 0.87, "coverage_p10_p90_pit": 0.80}
+    pit_champion = {**champion, "coverage_p10_p90": 0.87, "coverage_p10_p90_pit": 0.80}
     ok, reason = is_better(
-        {"wape": 0.9, "coverage_p10_p90": 0.80, "coverage_p10_p90_pit": 0.70}, pit_champion
+        candidate(wape=0.9, coverage_p10_p90=0.80, coverage_p10_p90_pit=0.70), pit_champion
     )
     assert not ok and "coverage" in reason
 
@@ -181,5 +185,18 @@ def test_gate_refuses_a_lower_wape_bought_with_a_worse_wrmsse():
     assert not ok and "WRMSSE" in reason
     ok, reason = is_better({"wape": 0.95, "coverage_p10_p90": 0.80, "wrmsse": 0.81}, champion)
     assert ok and "WRMSSE" in reason  # within 2 %
-    # Without revenue (NaN WRMSSE on either side) the guard does not apply.
-    assert is_better({"wape": 0.95, "coverage_p10_p90": 0.80, "wrmsse": float("nan")}, champion)[0]
+
+
+@pytest.mark.parametrize("wrmsse", [None, float("nan"), float("inf")])
+def test_gate_refuses_a_candidate_whose_wrmsse_is_missing_or_nan(wrmsse):
+    """The guard must be read, not skipped: a better WAPE alone never wins."""
+    champion = {"wape": 1.00, "coverage_p10_p90": 0.80, "wrmsse": 0.80}
+    candidate = {"wape": 0.50, "coverage_p10_p90": 0.80}
+    if wrmsse is not None:
+        candidate["wrmsse"] = wrmsse
+    ok, reason = is_better(candidate, champion)
+    assert not ok
+    assert reason.startswith("candidate has no wrmsse")
+    # The champion's, scored on the same backtest, is read the same way.
+    ok, reason = is_better({**candidate, "wrmsse": 0.5}, {**champion, "wrmsse": wrmsse})
+    assert not ok and reason.startswith("champion has no wrmsse")

@@ -37,6 +37,7 @@ from ml.forecast.registry import (
     TrainingOutcome,
     current_champion,
     data_fingerprint,
+    gate,
     load_champion,
     model_input,
     tracking_uri,
@@ -128,6 +129,12 @@ def same(mart, older, registry, worse) -> Step:
 @pytest.fixture(scope="module")
 def newer(mart, registry, same) -> Step:
     return _train(mart, mart.demand, CONFIG, registry)
+
+
+@pytest.fixture(scope="module")
+def no_revenue(mart, registry, newer) -> Step:
+    """The champion's configuration on data without revenue: no revenue-weighted RMSSE."""
+    return _train(mart, mart.demand.drop(columns="revenue"), CONFIG, registry)
 
 
 def _client(registry: Path) -> MlflowClient:
@@ -309,6 +316,29 @@ def test_the_same_config_on_newer_data_becomes_champion(newer, same, registry):
     assert out.champion_version == same.champion_after[0]
     mv = _client(registry).get_model_version(MODEL_NAME, str(out.version))
     assert mv.tags["gate_reason"] == NEWER_DATA_REASON
+
+
+def test_a_candidate_without_a_wrmsse_is_refused_and_the_reason_logged(no_revenue, newer, registry):
+    """Same configuration on different data would take over ("newer data"), but the gate
+    cannot read its guard metric: it stays challenger, and the run says why."""
+    out = no_revenue.outcome
+    assert "wrmsse" not in out.metrics  # NaN: no series has a revenue weight
+    assert out.alias == CHALLENGER
+    assert out.reason.startswith("candidate has no wrmsse")
+    assert no_revenue.champion_after == newer.champion_after
+    run = _client(registry).get_run(out.run_id)
+    assert run.data.tags["gate_decision"] == CHALLENGER
+    assert run.data.tags["gate_reason"] == out.reason
+
+
+def test_a_first_model_without_a_wrmsse_is_not_made_champion(mart, older, tmp_path):
+    panel = build_panel(older, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
+    client = _client(tmp_path / "mlflow")
+    candidate = {"wape": 0.8, "coverage_p10_p90": 0.8, "wrmsse": float("nan")}
+    decision = gate(
+        client, panel=panel, config=CONFIG, n_folds=3, candidate=candidate, data_sha256="x"
+    )
+    assert decision.alias == CHALLENGER and decision.reason.startswith("candidate has no wrmsse")
 
 
 def _free_port() -> int:

@@ -329,8 +329,9 @@ def is_better(
     with miscalibrated intervals) AND, where both have one, its revenue-weighted RMSSE of the
     mean is at most ``wrmsse_tolerance`` (2 %) above the champion's. WAPE is of the median,
     which on zero-heavy data a model can lower by forecasting 0 nearly everywhere; the
-    squared error of the mean, which sizes stock, does not reward that. Missing or NaN WAPE
-    or coverage lose. Returns (decision, reason) so the reason can be logged.
+    squared error of the mean, which sizes stock, does not reward that. Missing or NaN WAPE,
+    coverage or WRMSSE lose (``wrmsse_missing``): a guard that cannot be read does not let a
+    model through. Returns (decision, reason) so the reason can be logged.
     """
     errors = []
     for name, metrics in (("candidate", candidate), ("champion", champion)):
@@ -339,6 +340,9 @@ def is_better(
             return False, f"{name} has no wape"
         if cover is None:
             return False, f"{name} has no coverage_p10_p90"
+        missing = wrmsse_missing(metrics, name)
+        if missing:
+            return False, missing
         errors.append(abs(cover - TARGET_COVERAGE))
     wape_c, wape_ch = candidate["wape"], champion["wape"]
     err_c, err_ch = errors
@@ -353,12 +357,29 @@ def is_better(
         f"WAPE {wape_c:.4f} < {wape_ch:.4f} and coverage error {err_c:.3f} "
         f"<= {err_ch:.3f} + {coverage_tolerance:.3f}"
     )
-    sq_c, sq_ch = candidate.get("wrmsse", np.nan), champion.get("wrmsse", np.nan)
-    if np.isfinite(sq_c) and np.isfinite(sq_ch):
-        if sq_c > sq_ch * (1 + wrmsse_tolerance):
-            return False, (
-                f"WAPE {wape_c:.4f} < {wape_ch:.4f}, but WRMSSE {sq_c:.4f} is more than "
-                f"{wrmsse_tolerance:.0%} above the champion's {sq_ch:.4f}"
-            )
-        why += f" and WRMSSE {sq_c:.4f} within {wrmsse_tolerance:.0%} of {sq_ch:.4f}"
+    sq_c, sq_ch = float(candidate["wrmsse"]), float(champion["wrmsse"])
+    if sq_c > sq_ch * (1 + wrmsse_tolerance):
+        return False, (
+            f"WAPE {wape_c:.4f} < {wape_ch:.4f}, but WRMSSE {sq_c:.4f} is more than "
+            f"{wrmsse_tolerance:.0%} above the champion's {sq_ch:.4f}"
+        )
+    why += f" and WRMSSE {sq_c:.4f} within {wrmsse_tolerance:.0%} of {sq_ch:.4f}"
     return True, why
+
+
+def wrmsse_missing(metrics: dict[str, float], name: str = "candidate") -> str | None:
+    """The gate's reason to refuse when ``metrics`` lack a finite revenue-weighted RMSSE (no
+    series had revenue in the horizon before a cutoff, or no revenue column), else None."""
+    value = metrics.get("wrmsse")
+    try:
+        finite = value is not None and bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        finite = False
+    if finite:
+        return None
+    shown = "missing" if value is None else str(value)
+    return (
+        f"{name} has no wrmsse (revenue-weighted RMSSE {shown}: no series had revenue in the "
+        "periods before a backtest cutoff), so the gate's guard against a WAPE bought with "
+        "worse squared errors cannot be checked"
+    )

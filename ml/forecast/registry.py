@@ -47,6 +47,7 @@ from .backtest import (
     compare,
     is_better,
     plan_backtest,
+    wrmsse_missing,
 )
 from .metrics import HEADLINE, summarize
 from .model import DemandForecaster, ForecastConfig, fit, predict
@@ -536,11 +537,15 @@ def gate(
     The champion's configuration is read from its run's params and backtested on the same panel
     and folds (at the candidate's grain and backtest horizon, ``backtest_horizon`` or the
     config's, so the folds match), unless it equals the candidate's, whose metrics are then
-    reused. No champion -> champion; ``is_better`` ->
-    champion; the same configuration on different data (the same score by construction) ->
-    champion (retrained on newer data); else challenger.
+    reused. A candidate without a finite ``wrmsse`` -> challenger, even a first model (the
+    gate's guard cannot be read). No champion -> champion; ``is_better`` -> champion; the same
+    configuration on different data (the same score by construction) -> champion (retrained on
+    newer data); else challenger.
     """
     champ = _alias_version(client, CHAMPION)
+    missing = wrmsse_missing(candidate)
+    if missing:
+        return GateDecision(CHALLENGER, missing, champ[0] if champ else None, None)
     if champ is None:
         return GateDecision(CHAMPION, FIRST_MODEL_REASON, None, None)
     version, run_id = champ
