@@ -69,7 +69,7 @@ def demo(
 
 @main.group(name="import")
 def import_group() -> None:
-    """Import a public dataset into the raw data contract."""
+    """Import a public dataset or your own order exports into the raw data contract."""
 
 
 @import_group.command(name="online-retail")
@@ -93,6 +93,190 @@ def import_online_retail_cmd(data_dir: Path | None, source: Path, overwrite: boo
         raise click.ClickException(str(error)) from None
     click.echo(str(report))
     click.echo(f"Next: KUAJING_DATA_DIR={paths.root} make run")
+
+
+OVERWRITE_EXPORT_OPTION = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Remove every file already in raw/<entity>/ first (otherwise files that no export "
+    "import wrote make the import refuse; earlier export imports stay).",
+)
+EXPORT_FILE_ARGUMENT = click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+ENCODING_OPTION = click.option(
+    "--encoding", default=None, help="Text encoding of FILE (default: UTF-8, else Windows-1252)."
+)
+TIMEZONE_OPTION = click.option(
+    "--timezone",
+    "time_zone_name",
+    default=None,
+    help="IANA time zone to convert order times with an offset to "
+    "(default: the marketplace's, see the README).",
+)
+
+
+def _run_export_import(file: Path, data_dir: Path | None, run) -> None:
+    """Run one export import; its errors become one ClickException line naming the file."""
+    from ml.importers.common import SourceError
+
+    paths = DataPaths.from_env(data_dir).ensure()
+    try:
+        report = run(paths)
+    except (SourceError, FileExistsError) as error:
+        text = str(error)
+        message = text if text.startswith(str(file)) else f"{file}: {text}"
+        raise click.ClickException(message) from None
+    click.echo(str(report))
+    click.echo(f"Next: KUAJING_DATA_DIR={paths.root} make run")
+
+
+@import_group.command(name="amazon")
+@EXPORT_FILE_ARGUMENT
+@DATA_DIR_OPTION
+@OVERWRITE_EXPORT_OPTION
+@ENCODING_OPTION
+def import_amazon_cmd(
+    file: Path, data_dir: Path | None, overwrite: bool, encoding: str | None
+) -> None:
+    """Import an Amazon Seller Central "All Orders Report" (tab-separated) into raw/orders/."""
+    from ml.importers.amazon import import_amazon
+
+    _run_export_import(
+        file,
+        data_dir,
+        lambda paths: import_amazon(file, paths, overwrite=overwrite, encoding=encoding),
+    )
+
+
+@import_group.command(name="shopify")
+@EXPORT_FILE_ARGUMENT
+@click.option(
+    "--marketplace",
+    required=True,
+    help="Marketplace code of the store, e.g. DE (a Shopify store is one marketplace).",
+)
+@DATA_DIR_OPTION
+@OVERWRITE_EXPORT_OPTION
+@TIMEZONE_OPTION
+def import_shopify_cmd(
+    file: Path,
+    marketplace: str,
+    data_dir: Path | None,
+    overwrite: bool,
+    time_zone_name: str | None,
+) -> None:
+    """Import a Shopify order export (Orders > Export, CSV) into raw/orders/."""
+    from ml.importers.shopify import import_shopify
+
+    _run_export_import(
+        file,
+        data_dir,
+        lambda paths: import_shopify(
+            file,
+            paths,
+            marketplace=marketplace,
+            overwrite=overwrite,
+            time_zone_name=time_zone_name,
+        ),
+    )
+
+
+@import_group.command(name="csv")
+@EXPORT_FILE_ARGUMENT
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=FILE_COLUMN",
+    help="Contract column and the file column that holds it, e.g. --map order_id=OrderNo "
+    "(repeat; columns named like the contract's are found without it).",
+)
+@click.option(
+    "--const",
+    "consts",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="A constant for a contract column the file lacks, e.g. --const marketplace=DE.",
+)
+@click.option(
+    "--entity",
+    default="orders",
+    show_default=True,
+    help="Contract entity the file holds (orders, catalog, prices, ...).",
+)
+@click.option(
+    "--marketplace", default=None, help="Same as --const marketplace=XX: one marketplace."
+)
+@click.option("--currency", default=None, help="Same as --const currency=XXX: one currency.")
+@click.option(
+    "--date-format",
+    default=None,
+    help="strptime format of the file's dates, e.g. '%d.%m.%Y %H:%M' (default: ISO 8601).",
+)
+@click.option(
+    "--decimal",
+    type=click.Choice([".", ","]),
+    default=".",
+    show_default=True,
+    help="Decimal separator of the file's numbers.",
+)
+@click.option(
+    "--delimiter", default=None, help="Field delimiter (default: guessed from the header)."
+)
+@TIMEZONE_OPTION
+@ENCODING_OPTION
+@DATA_DIR_OPTION
+@OVERWRITE_EXPORT_OPTION
+def import_csv_cmd(
+    file: Path,
+    maps: tuple[str, ...],
+    consts: tuple[str, ...],
+    entity: str,
+    marketplace: str | None,
+    currency: str | None,
+    date_format: str | None,
+    decimal: str,
+    delimiter: str | None,
+    time_zone_name: str | None,
+    encoding: str | None,
+    data_dir: Path | None,
+    overwrite: bool,
+) -> None:
+    """Import any other CSV into one contract entity by naming its columns (--map)."""
+    from ml.importers.common import SourceError
+    from ml.importers.mapped_csv import import_mapped_csv, parse_assignments
+
+    try:
+        mapping = parse_assignments(maps, "--map")
+        constants = parse_assignments(consts, "--const")
+        for name, value in (("marketplace", marketplace), ("currency", currency)):
+            if value is None:
+                continue
+            if name in constants:
+                raise SourceError(f"--{name} and --const {name}= both given")
+            constants[name] = value
+    except SourceError as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    if delimiter == "\\t":
+        delimiter = "\t"
+    _run_export_import(
+        file,
+        data_dir,
+        lambda paths: import_mapped_csv(
+            file,
+            paths,
+            entity=entity,
+            mapping=mapping,
+            constants=constants,
+            date_format=date_format,
+            time_zone_name=time_zone_name,
+            decimal=decimal,
+            delimiter=delimiter,
+            encoding=encoding,
+            overwrite=overwrite,
+        ),
+    )
 
 
 JSON_OPTION = click.option(

@@ -105,7 +105,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -116,6 +116,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ml.contract import ENTITY_NAMES, entity
+from ml.importers.common import FirstReason, ReconcilingReport, SourceError, count_reasons
 from ml.settings import DataPaths
 
 CURRENCY = "GBP"
@@ -238,22 +239,17 @@ DESTINATIONS: dict[str, Destination] = {
 }
 
 
-class SourceError(ValueError):
-    """The source file cannot be imported: the message names the file and what is wrong."""
-
-
 # ---------------------------------------------------------------------------------------------
 # Report
 
 
-@dataclass
-class ImportReport:
-    source: str
+@dataclass(kw_only=True)
+class ImportReport(ReconcilingReport):
+    """``rows_merged``: lines folded into another line of the same invoice and SKU."""
+
+    REASONS = REASONS
+
     source_format: str
-    rows_in: int = 0
-    rows_written: int = 0
-    rows_merged: int = 0  # lines folded into another line of the same invoice and SKU
-    excluded: dict[str, int] = field(default_factory=dict)  # reason -> source rows
     orders: int = 0  # distinct order_id written
     skus: int = 0
     date_from: str = ""
@@ -268,21 +264,6 @@ class ImportReport:
     report_file: str = ""
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def rows_excluded(self) -> int:
-        return sum(self.excluded.values())
-
-    @property
-    def reconciles(self) -> bool:
-        return self.rows_in == self.rows_written + self.rows_excluded + self.rows_merged
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["rows_excluded"] = self.rows_excluded
-        out["reconciles"] = self.reconciles
-        out["reasons"] = {r: REASONS[r] for r in self.excluded}
-        return out
 
     def __str__(self) -> str:
         w = max(len(r) for r in REASONS) + 2
@@ -653,22 +634,6 @@ def marketplace_rows(marketplaces: Iterable[str]) -> pd.DataFrame:
 # The import
 
 
-class _Reasons:
-    """The first exclusion reason of each row."""
-
-    def __init__(self, n: int) -> None:
-        self.values = np.full(n, None, dtype=object)
-
-    @property
-    def open(self) -> np.ndarray:
-        return pd.isna(self.values)
-
-    def mark(self, mask: pd.Series | np.ndarray, reason: str) -> None:
-        assert reason in REASONS
-        hit = np.asarray(mask, dtype=bool) & self.open
-        self.values[hit] = reason
-
-
 def classify_lines(
     lines: pd.DataFrame, *, min_country_lines: int = 0
 ) -> tuple[pd.Series, dict[str, object]]:
@@ -676,7 +641,7 @@ def classify_lines(
 
     The rules run in ``REASONS`` order and a row keeps the first reason that applies.
     """
-    reasons = _Reasons(len(lines))
+    reasons = FirstReason(len(lines), REASONS)
     reasons.mark(~lines["readable"], "unreadable_value")
     reasons.mark(sheet_overlap(lines["invoice"], lines["sheet"]), "sheet_overlap")
     first_letter = lines["invoice"].str[0].fillna("")
@@ -718,8 +683,7 @@ def classify_lines(
 
 def reason_counts(reasons: pd.Series) -> dict[str, int]:
     """Rows per exclusion reason, in ``REASONS`` order."""
-    found = reasons.dropna().value_counts()
-    return {r: int(found[r]) for r in REASONS if r in found.index}
+    return count_reasons(reasons, REASONS)
 
 
 def _existing_raw_files(paths: DataPaths) -> list[Path]:
