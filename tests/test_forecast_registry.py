@@ -7,8 +7,10 @@ config, the same config on the same data, and the same config on newer data.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -107,6 +109,7 @@ def _train(mart, demand: pd.DataFrame, config: ForecastConfig, mlflow_dir: Path)
         data_info=data_fingerprint(demand),
         models=MODELS,
         progress=messages.append,
+        demand=demand,
     )
     return Step(outcome, current_champion(mlflow_dir), messages)
 
@@ -198,6 +201,34 @@ def test_the_run_logs_params_metrics_and_artifacts(first, older, registry, tmp_p
     assert set(by_dormancy["model"]) == set(overall.index)
     assert (local / "comparison/overall.md").read_text().count("kuajing") == 1
     assert "first model" in (local / "gate_decision.txt").read_text()
+
+
+def test_the_run_is_named_after_model_data_and_time_and_logs_its_dataset(
+    first, older, registry
+):
+    client = _client(registry)
+    run = client.get_run(first.outcome.run_id)
+    fp = data_fingerprint(older)
+    name = re.fullmatch(
+        rf"demand_forecast daily {fp['date_from']}\.\.{fp['date_to']} (\S+)", run.info.run_name
+    )
+    assert name, run.info.run_name
+    started = dt.datetime.fromtimestamp(run.info.start_time / 1000)
+    named = dt.datetime.strptime(name.group(1), "%Y-%m-%dT%H:%M")
+    assert abs((started - named).total_seconds()) < 120
+    # The Dataset column of the MLflow UI: the training data's name, digest, schema, profile.
+    (used,) = run.inputs.dataset_inputs
+    assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
+    dataset = used.dataset
+    assert dataset.name == "marts.fct_daily_demand"
+    assert dataset.digest == fp["sha256"][:32]
+    columns = {c["name"]: c for c in json.loads(dataset.schema)["mlflow_colspec"]}
+    assert set(DEMAND_COLUMNS) <= set(columns)
+    assert columns["units"]["type"] in ("long", "double") and columns["sku"]["type"] == "string"
+    assert json.loads(dataset.profile)["num_rows"] == fp["rows"]
+    # Only its description is stored: no copy of the rows among the run's artifacts.
+    paths = [f.path for f in client.list_artifacts(run.info.run_id)]
+    assert not any(p.endswith((".parquet", ".csv")) for p in paths), paths
 
 
 def test_a_worse_config_is_a_challenger_and_the_champion_stays(first, worse, registry):

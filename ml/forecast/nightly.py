@@ -78,6 +78,8 @@ def train(
         models=models,
         n_folds=n_folds,
         progress=progress,
+        demand=demand,
+        demand_source=str(paths.warehouse),
     )
 
 
