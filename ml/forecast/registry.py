@@ -19,7 +19,9 @@ import json
 import os
 import pickle
 import shutil
+import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -128,6 +130,109 @@ def _tracking(uri: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# --------------------------------------------------------------------------- runs of dead processes
+
+# Each training run records the process that runs it; a run left RUNNING by a process that is
+# gone (kill -9, a crash, a reboot) is marked FAILED by ``mark_dead_runs_failed``.
+HOST_TAG, PID_TAG, PID_STARTED_TAG, BOOT_TAG = (
+    "kuajing.host",
+    "kuajing.pid",
+    "kuajing.pid_started",  # the process's start, clock ticks after boot (/proc/<pid>/stat)
+    "kuajing.boot_id",
+)
+PROCESS_TAGS = (HOST_TAG, PID_TAG, PID_STARTED_TAG, BOOT_TAG, "kuajing.started_at")
+DEAD_RUN_TAG = "kuajing.failed_reason"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks after boot) of a Linux process, None if there is no
+    such process or no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields_after_name = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+    return fields_after_name[0], fields_after_name[19]
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process: host, pid, its start (so a reused pid is not taken for it),
+    the boot (so a reboot ends every run) and the wall-clock start, for people."""
+    stat = _proc_stat(os.getpid())
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        PID_STARTED_TAG: stat[1] if stat else "",
+        BOOT_TAG: _boot_id(),
+        "kuajing.started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def _process_gone(tags: Mapping[str, str]) -> str | None:
+    """Why the process that ran a run with these tags is gone, or None if it may be alive
+    (or the run was started elsewhere, or before runs had these tags: cannot tell)."""
+    host, pid = tags.get(HOST_TAG), tags.get(PID_TAG, "")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    who = f"process {pid} on {host}"
+    boot = tags.get(BOOT_TAG)
+    if boot and _boot_id() and boot != _boot_id():
+        return f"{who} is gone: the machine has restarted since"
+    if Path("/proc").is_dir() and Path("/proc/self/stat").exists():
+        stat = _proc_stat(int(pid))
+        if stat is None:
+            return f"{who} is gone"
+        state, started = stat
+        if state in ("Z", "X"):
+            return f"{who} is gone (exited, not yet reaped)"
+        if tags.get(PID_STARTED_TAG) and started != tags[PID_STARTED_TAG]:
+            return f"{who} is gone (the pid now belongs to another process)"
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return f"{who} is gone"
+    except PermissionError:
+        return None  # exists, owned by someone else
+    return None
+
+
+def mark_dead_runs_failed(mlflow_dir: Path) -> list[str]:
+    """Mark FAILED every RUNNING run of the ``demand_forecast`` experiment whose process is
+    gone (killed, crashed, machine restarted), with tag ``kuajing.failed_reason`` saying so;
+    returns their run ids. Runs of live processes, of other hosts and without process tags are
+    left alone. Training calls it first; `make run` may call it before a run, too."""
+    client = _client(mlflow_dir)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    marked = []
+    running = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="attributes.status = 'RUNNING'",
+        max_results=1000,
+    )
+    for run in running:
+        why = _process_gone(run.data.tags)
+        if why is None:
+            continue
+        now = dt.datetime.now().astimezone()
+        client.set_tag(
+            run.info.run_id,
+            DEAD_RUN_TAG,
+            f"{why} and left the run RUNNING; marked FAILED by mark_dead_runs_failed at "
+            f"{now.isoformat(timespec='seconds')}",
+        )
+        client.set_terminated(run.info.run_id, status="FAILED", end_time=int(time.time() * 1000))
+        marked.append(run.info.run_id)
+    return marked
 
 
 # --------------------------------------------------------------------------- data and config
@@ -730,6 +835,8 @@ def train_and_register(
     uri = tracking_uri(mlflow_dir)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    for run_id in mark_dead_runs_failed(mlflow_dir):
+        say(f"run {run_id} was left RUNNING by a process that is gone: marked FAILED")
     data_sha = str(data_info["sha256"]) if data_info.get("sha256") is not None else None
     horizon = config.resolved_horizon(panel.grain)
     plan = plan_backtest(panel.n_history, panel.grain, horizon, n_folds)
@@ -741,6 +848,7 @@ def train_and_register(
         mlflow.start_run(
             experiment_id=experiment.experiment_id,
             run_name=run_name(panel, data_info, dt.datetime.now()),
+            tags=process_tags(),
         ) as run,
     ):
         workdir = Path(tmp)
