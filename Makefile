@@ -11,15 +11,19 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export KUAJING_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(KUAJING_DATA_DIR)/dagster
+# Ports of the UIs: `make ui PORT=3001`, `make mlflow-ui MLFLOW_PORT=5002`.
+PORT ?= 3000
+MLFLOW_PORT ?= 5000
+MODEL_PORT ?= 5001
 
 .PHONY: run test ui mlflow-ui serve-model manifest install browser lint docs help
 
 help:
 	@echo "make run     create the environment, demo data if none, and run the whole pipeline"
 	@echo "make test    run every test (installs Debian's chromium for the UI test if missing)"
-	@echo "make ui      open the Dagster UI on http://127.0.0.1:3000"
-	@echo "make mlflow-ui      open the MLflow UI (runs, registry) on http://127.0.0.1:5000"
-	@echo "make serve-model    serve models:/demand_forecast@champion as REST on 127.0.0.1:5001"
+	@echo "make ui      open the Dagster UI on http://127.0.0.1:$(PORT) (PORT=...)"
+	@echo "make mlflow-ui      open the MLflow UI (runs, registry) on http://127.0.0.1:$(MLFLOW_PORT)"
+	@echo "make serve-model    serve models:/demand_forecast@champion as REST on 127.0.0.1:$(MODEL_PORT)"
 	@echo "make lint    ruff check"
 
 $(UV):
@@ -51,18 +55,18 @@ test: manifest browser
 
 ui: manifest
 	$(BIN)/python -c "from ml.settings import DataPaths; from orchestration.run import prepare_instance; prepare_instance(DataPaths.from_env().ensure())"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 MLFLOW_DB := sqlite:///$(KUAJING_DATA_DIR)/mlflow/mlflow.db
 
 mlflow-ui: install
-	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_DB)" --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_DB)" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 # `mlflow models serve` starts uvicorn from PATH: the venv's bin must come first.
 serve-model: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(MLFLOW_DB)" \
 		$(BIN)/mlflow models serve -m "models:/demand_forecast@champion" \
-		--env-manager local -h 127.0.0.1 -p 5001
+		--env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
 
 lint: install
 	$(BIN)/ruff check ml orchestration tests

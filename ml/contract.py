@@ -82,6 +82,7 @@ RATE_TYPES = ("ad_valorem", "specific", "per_item", "compound")
 # Row rules, in the order they are reported. The first failing rule of a row is its
 # ``failed_rule`` in quarantine; all failing rules are listed in ``failed_rules``.
 RULES: dict[str, str] = {
+    "malformed_row": "a CSV row with fewer or more fields than the header (e.g. a footer line)",
     "missing_value": "a required value is empty",
     "bad_type": "a value cannot be read as the column's type",
     "out_of_range": "a number is outside its allowed range",
@@ -584,6 +585,9 @@ QUARANTINE = Table(
         "partition_key": "VARCHAR",  # orders: the day the row belongs to, if it has one
         "run_id": "VARCHAR",
         "quarantined_at": "TIMESTAMP",
+        # The row's key, trimmed ({"sku": "SKU1"}): a quarantined catalog row still names the
+        # SKU it describes, so the orders of that SKU are not orphans (see ingest.rules).
+        "row_key": "JSON",
     },
 )
 INGEST_LOG = Table(

@@ -6,6 +6,7 @@ The environment is read when a function is called, never at import time.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 WAREHOUSE_ENV = "KUAJING_WAREHOUSE_PATH"
 # First day an order can be partitioned on (orders before it are quarantined).
 ORDERS_FIRST_PARTITION = "2009-01-01"
+# The day treated as "today" (ISO date): runs, the future-date rule and the demo's last day
+# follow it. Tests and benchmarks pin it; unset, it is today in UTC.
+RUN_DATE_ENV = "KUAJING_RUN_DATE"
 
 
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -68,6 +72,17 @@ class DataPaths:
         for folder in (self.raw, self.out, self.dagster_home, self.mlflow):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def run_date() -> dt.date:
+    """``$KUAJING_RUN_DATE`` if set, else today (UTC)."""
+    pinned = os.environ.get(RUN_DATE_ENV)
+    if not pinned:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(pinned)
+    except ValueError:
+        raise ValueError(f"{RUN_DATE_ENV}={pinned!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def dbt_executable() -> Path:

@@ -9,14 +9,15 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
-from ml.settings import DataPaths
+from ml.settings import DataPaths, run_date
 
 
 class KuajingResource(dg.ConfigurableResource):
     """Where Kuajing reads raw files and keeps its warehouse.
 
     Both settings default at run time (never at import time): the data folder is
-    ``$KUAJING_DATA_DIR`` or the project's ``data/``; the run date is today (UTC).
+    ``$KUAJING_DATA_DIR`` or the project's ``data/``; the run date is ``$KUAJING_RUN_DATE`` or
+    today (UTC).
     """
 
     data_dir: str | None = None
@@ -29,7 +30,7 @@ class KuajingResource(dg.ConfigurableResource):
     def today(self) -> dt.date:
         if self.run_date:
             return dt.date.fromisoformat(self.run_date)
-        return dt.datetime.now(dt.UTC).date()
+        return run_date()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -3,7 +3,7 @@
 The rules come from the declarations in ``ml.contract``; see ``ml.ingest.rules``.
 """
 
-from ml.ingest.ingest import FileResult, IngestResult, ingest_entity
+from ml.ingest.ingest import FileResult, IngestResult, ingest_entity, partition_span
 from ml.ingest.read import MalformedFileError, discover_files
 from ml.ingest.reconcile import FileReconciliation, ReconciliationResult, reconcile
 from ml.ingest.tables import ensure_tables
@@ -17,5 +17,6 @@ __all__ = [
     "discover_files",
     "ensure_tables",
     "ingest_entity",
+    "partition_span",
     "reconcile",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ml import contract
+from ml import contract, settings
 from ml.contract import Entity
 from ml.ingest import read, rules
 from ml.ingest.reconcile import ReconciliationResult, reconcile
@@ -95,8 +95,10 @@ def _typed_view_sql(ent: Entity, n: _Names) -> str:
     trimmed = ", ".join(
         f'{rules.trimmed_sql("s." + ident(c))} AS "v__{c}"' for c in ent.column_names
     )
+    zone = rules.local_zone_sql(ent)
     typed = ", ".join(
-        f'{rules.typed_sql(col, ident("v__" + col.name))} AS "t__{col.name}"' for col in ent.columns
+        f'{rules.typed_sql(col, ident("v__" + col.name), zone)} AS "t__{col.name}"'
+        for col in ent.columns
     )
     return f"""
         CREATE OR REPLACE TEMP VIEW {n.typed} AS
@@ -105,7 +107,7 @@ def _typed_view_sql(ent: Entity, n: _Names) -> str:
             SELECT *, {typed}
             FROM (
                 SELECT s.rowid AS _rid, s._file_idx, s.rowid - f.row_offset + 1 AS _row,
-                       f.path AS _file, {trimmed}
+                       f.path AS _file, s._malformed, {trimmed}
                 FROM {n.stage} s JOIN {n.files} f USING (_file_idx)
             )
         ) t
@@ -209,13 +211,13 @@ def _in_run_sql(partition_range: tuple[date, date] | None, alias: str) -> str:
 
 def _original_values_sql(src: read.SourceFile) -> str:
     """The row exactly as read (every value text), keys in the file's column order."""
-    by_file_col = {fc: cc for cc, fc in src.mapping.items()}
+    by_position = {position: name for name, position in src.mapping.items()}
     parts = []
-    for col in src.columns:
-        if col in by_file_col:
-            parts.append(f"{lit(col)}, s.{ident(by_file_col[col])}")
+    for position, col in enumerate(src.columns):
+        if position in by_position:
+            parts.append(f"{lit(col)}, s.{ident(by_position[position])}")
         else:
-            parts.append(f"{lit(col)}, s._extras[{src.extras.index(col) + 1}]")
+            parts.append(f"{lit(col)}, s._extras[{src.extras.index(position) + 1}]")
     return f"CAST(json_object({', '.join(parts)}) AS JSON)"
 
 
@@ -272,20 +274,7 @@ def ingest_entity(
     result.present = True
     n = _Names(entity)
     try:
-        sources = [read.inspect_file(con, ent, p, raw_dir, i) for i, p in enumerate(paths)]
-        read.create_stage(con, n.stage, ent)
-        for src in sources:
-            read.load_file(con, n.stage, ent, src)
-        _check_row_numbers(con, n, sources)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {n.files} "
-            "(_file_idx INTEGER, path VARCHAR, row_offset BIGINT)"
-        )
-        con.executemany(
-            f"INSERT INTO {n.files} VALUES (?, ?, ?)",
-            [(s.index, s.rel, s.row_offset) for s in sources],
-        )
-        con.execute(_typed_view_sql(ent, n))
+        sources = _stage(con, ent, raw_dir, n)
 
         targets = {r.target for r in ent.references}
         targets |= {m.reference.target for m in rules.REFERENCE_MATCHES.get(entity, ())}
@@ -330,10 +319,7 @@ def ingest_entity(
             GROUP BY 1 ORDER BY 1
         """).fetchall()
     finally:
-        for view in ("typed",):
-            con.execute(f"DROP VIEW IF EXISTS {getattr(n, view)}")
-        for table in ("stage", "files", "bad", "dup", "overlap", "q"):
-            con.execute(f"DROP TABLE IF EXISTS {getattr(n, table)}")
+        _drop_temporaries(con, n)
 
     order = list(contract.RULES)
     result.quarantined_by_rule = dict(sorted(by_rule, key=lambda kv: order.index(kv[0])))
@@ -347,12 +333,12 @@ def ingest_entity(
                 accepted,
                 quarantined,
                 outside,
-                list(src.extras),
+                src.extra_names,
                 src.empty,
             )
         )
         if src.extras:
-            result.extra_columns[src.rel] = list(src.extras)
+            result.extra_columns[src.rel] = src.extra_names
         if src.empty:
             result.empty_files.append(src.rel)
     result.rows_read = sum(f.rows_read for f in result.files)
@@ -367,6 +353,55 @@ def ingest_entity(
     result.reconciliation = reconcile(con, entity, run_id)
     result.reconciles = result.reconciliation.ok
     return result
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, ent: Entity, raw_dir: Path, n: _Names
+) -> list[read.SourceFile]:
+    """Stage every file of the entity and create the typed view over it (``n.typed``)."""
+    sources = read.read_sources(con, ent, raw_dir, n.stage)
+    _check_row_numbers(con, n, sources)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {n.files} "
+        "(_file_idx INTEGER, path VARCHAR, row_offset BIGINT)"
+    )
+    con.executemany(
+        f"INSERT INTO {n.files} VALUES (?, ?, ?)",
+        [(s.index, s.rel, s.row_offset) for s in sources],
+    )
+    con.execute(_typed_view_sql(ent, n))
+    return sources
+
+
+def _drop_temporaries(con: duckdb.DuckDBPyConnection, n: _Names) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {n.typed}")
+    for table in ("stage", "files", "bad", "dup", "overlap", "q"):
+        con.execute(f"DROP TABLE IF EXISTS {getattr(n, table)}")
+
+
+def partition_span(
+    con: duckdb.DuckDBPyConnection, raw_dir: Path, entity: str, run_date: date
+) -> tuple[date, date] | None:
+    """First and last partition day of the entity's rows, read exactly as ingest reads them
+    (same files, same dialect, same local-time conversion), clipped to the partitions a run can
+    cover (from ``ORDERS_FIRST_PARTITION`` to ``run_date``). None if no row has such a day.
+
+    Raises ``MalformedFileError`` (naming the file) for a file ingest could not read either.
+    """
+    ent = contract.entity(entity)
+    if ent.partition_column is None:
+        raise ValueError(f"{entity} is not partitioned")
+    n = _Names(f"{entity}_span")
+    try:
+        _stage(con, ent, Path(raw_dir), n)
+        first, last = con.execute(
+            f"SELECT min(_pdate), max(_pdate) FROM {n.typed} WHERE _malformed IS NULL AND "
+            f"_pdate BETWEEN DATE {lit(settings.ORDERS_FIRST_PARTITION)} "
+            f"AND DATE {lit(run_date.isoformat())}"
+        ).fetchall()[0]
+    finally:
+        _drop_temporaries(con, n)
+    return None if first is None else (first, last)
 
 
 def _check_row_numbers(
@@ -470,13 +505,18 @@ def _write(
     for src in sources:
         if not src.empty:
             groups.setdefault(tuple(src.columns), []).append(src)
+    row_key = (
+        "CAST(json_object("
+        + ", ".join(f"{lit(k)}, {rules.trimmed_sql('s.' + ident(k))}" for k in ent.key)
+        + ") AS JSON)"
+    )
     for members in groups.values():
         idx = ", ".join(str(m.index) for m in members)
         statements.append(f"""
             INSERT INTO {quarantine.qualified} ({qcols})
             SELECT {lit(ent.name)}, f.path, q._row, q.rules[1], q.rules, q.reason,
                    {_original_values_sql(members[0])}, strftime(q._pdate, '%Y-%m-%d'),
-                   {lit(run_id)}, {ts}
+                   {lit(run_id)}, {ts}, {row_key}
             FROM {n.q} q
             JOIN {n.stage} s ON s.rowid = q._rid
             JOIN {n.files} f ON f._file_idx = q._file_idx
@@ -488,7 +528,7 @@ def _write(
             statements.append(
                 (
                     f"INSERT INTO {quarantine.qualified} ({qcols}) VALUES "
-                    f"(?, ?, NULL, 'empty_file', ['empty_file'], ?, NULL, NULL, ?, {ts})",
+                    f"(?, ?, NULL, 'empty_file', ['empty_file'], ?, NULL, NULL, ?, {ts}, NULL)",
                     [ent.name, src.rel, f"{src.rel} has {what}", run_id],
                 )
             )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from ml import contract, settings
+from ml import contract, reference, settings
 from ml.contract import Column, Entity, Reference
 from ml.ingest import codes
 from ml.ingest.sql import in_list, lit, quoted
@@ -32,6 +32,9 @@ TYPE_PATTERNS: dict[str, str] = {
     "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
     "timestamp": r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?",
 }
+# A date-time with a UTC offset ('2026-10-30T14:03:11+01:00', '... +0100', '...Z') is an instant:
+# it is converted to the local time of the row's marketplace (ml.reference), else UTC.
+UTC_OFFSET = r" ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
 TYPE_WORDS: dict[str, str] = {
@@ -87,6 +90,12 @@ REFERENCE_MATCHES: dict[str, tuple[MatchesReference, ...]] = {
 }
 
 
+# Reference figures used when the seller's entity is absent: target column -> {key: value}.
+BUILT_IN_REFERENCES: dict[str, Callable[[str], dict[str, str]]] = {
+    "marketplaces": reference.marketplace_values,
+}
+
+
 @dataclass(frozen=True)
 class Check:
     rule: str
@@ -129,8 +138,11 @@ def trimmed_sql(raw: str) -> str:
     )
 
 
-def typed_sql(column: Column, value: str) -> str:
-    """SQL turning the trimmed text ``value`` into the column's typed value (NULL if it can't)."""
+def typed_sql(column: Column, value: str, local_zone: str = "'UTC'") -> str:
+    """SQL turning the trimmed text ``value`` into the column's typed value (NULL if it can't).
+
+    ``local_zone``: SQL for the time zone a timestamp with a UTC offset is converted to.
+    """
     if column.code in codes.HS_PATTERNS:
         return f"regexp_replace({value}, '[. ]', '', 'g')"
     if column.dtype == "string":
@@ -141,10 +153,29 @@ def typed_sql(column: Column, value: str) -> str:
             f"WHEN lower({value}) IN {in_list(FALSE_WORDS)} THEN false END"
         )
     pattern = TYPE_PATTERNS[column.dtype]
-    return (
+    typed = (
         f"CASE WHEN regexp_full_match({value}, {lit(pattern)}) "
-        f"THEN TRY_CAST({value} AS {column.duckdb_type}) END"
+        f"THEN TRY_CAST({value} AS {column.duckdb_type})"
     )
+    if column.dtype == "timestamp":
+        instant = f"TRY_CAST(regexp_replace({value}, ' ([+-])', '\\1') AS TIMESTAMPTZ)"
+        typed += (
+            f" WHEN regexp_full_match({value}, {lit(pattern + UTC_OFFSET)}) "
+            f"THEN timezone({local_zone}, {instant})"
+        )
+    return typed + " END"
+
+
+def local_zone_sql(ent: Entity) -> str:
+    """SQL for the time zone a row's instants are read in: its marketplace's (built-in
+    reference), UTC for unknown marketplaces and for entities without one."""
+    if "marketplace" not in ent.column_names:
+        return "'UTC'"
+    zones = " ".join(
+        f"WHEN {lit(code)} THEN {lit(zone)}"
+        for code, zone in sorted(reference.marketplace_values("timezone").items())
+    )
+    return f"CASE \"v__marketplace\" {zones} ELSE 'UTC' END"
 
 
 def _fmt(x: float) -> str:
@@ -186,21 +217,20 @@ def _column_checks(column: Column) -> list[Check]:
                 f"{shown} || {lit(' is not ' + TYPE_WORDS[column.dtype])}",
             )
         )
-    if column.min_value is not None or column.max_value is not None:
+    if column.min_value is not None or column.max_value is not None or column.dtype == "decimal":
         conds = []
+        reason = f"{shown} || {lit(' is out of range: expected ' + range_words(column))}"
+        if column.dtype == "decimal":
+            # '1e309' reads as infinity, which would spread through every sum downstream.
+            conds.append(f"NOT isfinite({typ})")
+            infinite = f"{shown} || {lit(' is out of range: not a finite number')}"
+            reason = f"CASE WHEN NOT isfinite({typ}) THEN {infinite} ELSE {reason} END"
         if column.min_value is not None:
             op = "<=" if column.min_exclusive else "<"
             conds.append(f"{typ} {op} {column.min_value!r}")
         if column.max_value is not None:
             conds.append(f"{typ} > {column.max_value!r}")
-        out.append(
-            Check(
-                "out_of_range",
-                name,
-                f"coalesce({' OR '.join(conds)}, false)",
-                f"{shown} || {lit(' is out of range: expected ' + range_words(column))}",
-            )
-        )
+        out.append(Check("out_of_range", name, f"coalesce({' OR '.join(conds)}, false)", reason))
     if column.allowed is not None:
         out.append(
             Check(
@@ -235,6 +265,26 @@ def partition_date_sql(ent: Entity) -> str:
     return _as_date(ent, ent.partition_column)
 
 
+def _known_keys_sql(ref: Reference, qualify_table: Callable[[str], str]) -> str:
+    """The keys ``ref.target`` has: its accepted rows, and its quarantined rows that still name
+    their key. One bad attribute (a catalog row's HS code) must not turn every order of that
+    SKU into an orphan: the orders are kept and the marts withhold what needs the attribute."""
+    keys = ", ".join(f"{tc} AS k{j}" for j, tc in enumerate(ref.target_columns))
+    quarantined = ", ".join(
+        f"json_extract_string(row_key, {lit('$.' + tc)}) AS k{j}"
+        for j, tc in enumerate(ref.target_columns)
+    )
+    named = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(ref.target_columns)))
+    key_of_target = set(ref.target_columns) <= set(contract.entity(ref.target).key)
+    sql = f"SELECT {keys} FROM {qualify_table(ref.target)}"
+    if key_of_target:
+        sql += (
+            f" UNION SELECT * FROM (SELECT {quarantined} FROM {contract.QUARANTINE.qualified} "
+            f"WHERE entity = {lit(ref.target)}) WHERE {named}"
+        )
+    return f"SELECT DISTINCT *, true AS found FROM ({sql})"
+
+
 def compile_rules(
     ent: Entity, *, run_date: date, present: set[str], qualify_table: Callable[[str], str]
 ) -> CompiledRules:
@@ -244,6 +294,8 @@ def compile_rules(
     and said so); ``qualify_table(name)``: the warehouse table holding that entity's rows.
     """
     out = CompiledRules()
+    # Staged by read.load_file: why a CSV row does not fit its file's header.
+    out.checks.append(Check("malformed_row", None, "(t._malformed IS NOT NULL)", "t._malformed"))
     for column in ent.columns:
         out.checks.extend(_column_checks(column))
 
@@ -306,16 +358,9 @@ def compile_rules(
             out.skipped.append(f"{label}: {ref.target} is absent")
             continue
         alias = f"ref{i}"
-        keys = ", ".join(f"{tc} AS k{j}" for j, tc in enumerate(ref.target_columns))
         cond = " AND ".join(f"{t(c)} = {alias}.k{j}" for j, c in enumerate(ref.columns))
         out.joins.append(
-            Join(
-                alias,
-                (
-                    f"LEFT JOIN (SELECT DISTINCT {keys}, true AS found "
-                    f"FROM {qualify_table(ref.target)}) {alias} ON {cond}"
-                ),
-            )
+            Join(alias, f"LEFT JOIN ({_known_keys_sql(ref, qualify_table)}) {alias} ON {cond}")
         )
         has_value = " AND ".join(f"{t(c)} IS NOT NULL" for c in ref.columns)
         shown = " || ', ' || ".join(quoted(v(c)) for c in ref.columns)
@@ -331,23 +376,25 @@ def compile_rules(
 
     for i, match in enumerate(REFERENCE_MATCHES.get(ent.name, ())):
         ref = match.reference
-        label = f"{match.rule} on {match.column}"
-        if ref.target not in present:
-            out.skipped.append(f"{label}: {ref.target} is absent")
-            continue
         alias = f"match{i}"
-        keys = ", ".join(f"{tc} AS k{j}" for j, tc in enumerate(ref.target_columns))
-        group = ", ".join(f"k{j}" for j in range(len(ref.target_columns)))
         cond = " AND ".join(f"{t(c)} = {alias}.k{j}" for j, c in enumerate(ref.columns))
-        out.joins.append(
-            Join(
-                alias,
-                (
-                    f"LEFT JOIN (SELECT {keys}, any_value({match.target_column}) AS expected "
-                    f"FROM {qualify_table(ref.target)} GROUP BY {group}) {alias} ON {cond}"
-                ),
+        if ref.target in present:
+            keys = ", ".join(f"{tc} AS k{j}" for j, tc in enumerate(ref.target_columns))
+            group = ", ".join(f"k{j}" for j in range(len(ref.target_columns)))
+            expected = (
+                f"SELECT {keys}, any_value({match.target_column}) AS expected "
+                f"FROM {qualify_table(ref.target)} GROUP BY {group}"
             )
-        )
+        elif ref.target in BUILT_IN_REFERENCES:
+            # Without the seller's marketplaces, the built-in reference still knows that a DE
+            # order is priced in EUR (codes it does not know are not checked).
+            values = BUILT_IN_REFERENCES[ref.target](match.target_column)
+            rows = ", ".join(f"({lit(k)}, {lit(val)})" for k, val in sorted(values.items()))
+            expected = f"SELECT * FROM (VALUES {rows}) AS r(k0, expected)"
+        else:
+            out.skipped.append(f"{match.rule} on {match.column}: {ref.target} is absent")
+            continue
+        out.joins.append(Join(alias, f"LEFT JOIN ({expected}) {alias} ON {cond}"))
         out.checks.append(
             Check(
                 match.rule,

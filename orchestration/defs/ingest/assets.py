@@ -41,8 +41,10 @@ def column_schema(entity: Entity) -> dg.TableSchema:
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date] | None:
-    """The inclusive day range of this run's order partitions (one day or a backfill range)."""
-    if not context.has_partition_key_range:
+    """The inclusive day range of this run's order partitions: one day (a single-partition run,
+    as the nightly schedule launches) or a backfill range. A partition run touches its days only.
+    """
+    if not (context.has_partition_key or context.has_partition_key_range):
         return None
     key_range = context.partition_key_range
     return dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
@@ -101,31 +103,30 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, kuajing: KuajingResource):
         # Imported here: the Great Expectations import costs seconds and only runs with checks.
-        from ml.ingest import ensure_tables, ingest_entity, reconcile
+        from ml.ingest import MalformedFileError, ensure_tables, ingest_entity, reconcile
+        from ml.ingest.tables import raw_scope_sql
         from ml.quality import run_suite
 
         days = partition_dates(context) if partitioned else None
         raw_dir = kuajing.paths.raw
         with kuajing.connect() as con:
             ensure_tables(con)
-            result = ingest_entity(
-                con,
-                raw_dir,
-                entity.name,
-                run_id=context.run_id,
-                run_date=kuajing.today(),
-                partition_range=days,
-            )
-            recon = reconcile(con, entity.name, context.run_id)
-            where = ""
-            if days is not None:
-                where = (
-                    f" WHERE CAST({entity.partition_column} AS DATE) "
-                    f"BETWEEN DATE '{days[0]}' AND DATE '{days[1]}'"
+            try:
+                result = ingest_entity(
+                    con,
+                    raw_dir,
+                    entity.name,
+                    run_id=context.run_id,
+                    run_date=kuajing.today(),
+                    partition_range=days,
                 )
+            except MalformedFileError as error:
+                # One line naming the file and what is wrong, not a DuckDB traceback.
+                raise dg.Failure(description=f"raw/{error}") from None
+            recon = reconcile(con, entity.name, context.run_id)
             accepted = con.execute(
                 f"SELECT {', '.join(entity.column_names)} FROM {contract.RAW_SCHEMA}."
-                f"{entity.name}{where}"
+                f"{entity.name} WHERE {raw_scope_sql(entity.name, days)}"
             ).df()
             rows_in_table = con.execute(
                 f"SELECT count(*) FROM {contract.RAW_SCHEMA}.{entity.name}"

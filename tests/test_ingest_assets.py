@@ -1,0 +1,68 @@
+"""The ingest assets through a real (ephemeral) Dagster instance: what a partition run touches."""
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import ingest_fixtures as fx
+
+from ml import contract
+from ml.settings import DataPaths
+from orchestration.defs.ingest.assets import build_ingest_asset
+from orchestration.resources import KuajingResource
+
+
+def order_rows(day: dt.date, n: int, prefix: str) -> list[dict[str, str]]:
+    return [
+        {
+            "order_id": f"{prefix}{i}",
+            "order_date": f"{day.isoformat()} 10:00",
+            "marketplace": "US",
+            "sku": "SKU1",
+            "quantity": "1",
+            "unit_price": "9.99",
+            "currency": "USD",
+        }
+        for i in range(n)
+    ]
+
+
+def materialize_orders(data_dir, partition: str | None = None, key_range=None):
+    asset = build_ingest_asset(contract.entity("orders"))
+    resources = {"kuajing": KuajingResource(data_dir=str(data_dir), run_date="2026-11-30")}
+    tags = {}
+    if key_range:
+        tags = {
+            "dagster/asset_partition_range_start": key_range[0],
+            "dagster/asset_partition_range_end": key_range[1],
+        }
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [asset], partition_key=partition, tags=tags, resources=resources, instance=instance
+        )
+    assert result.success
+
+
+def counts_by_month(data_dir) -> dict[str, int]:
+    con = duckdb.connect(str(DataPaths(data_dir).warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT strftime(order_date, '%Y-%m'), count(*) FROM raw.orders GROUP BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def test_a_single_partition_run_keeps_the_history_of_removed_files(tmp_path):
+    raw = DataPaths(tmp_path).raw
+    september = fx.write_csv(raw, "orders", order_rows(dt.date(2026, 9, 15), 5, "S"), "2026-09.csv")
+    fx.write_csv(raw, "orders", order_rows(dt.date(2026, 10, 31), 3, "O"), "2026-10.csv")
+    materialize_orders(tmp_path, key_range=("2026-09-01", "2026-10-31"))
+    assert counts_by_month(tmp_path) == {"2026-09": 5, "2026-10": 3}
+
+    # The seller drops only the newest export: September's file is gone from raw/orders/.
+    september.unlink()
+    fx.write_csv(raw, "orders", order_rows(dt.date(2026, 10, 31), 4, "O"), "2026-10.csv")
+    materialize_orders(tmp_path, partition="2026-10-31")
+    assert counts_by_month(tmp_path) == {"2026-09": 5, "2026-10": 4}
