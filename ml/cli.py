@@ -48,7 +48,11 @@ def demo(
     from ml.simulator import generate, load_scenario
 
     paths = DataPaths.from_env(data_dir)
-    existing = [p for p in paths.raw.glob("*/*") if p.is_file()] if paths.raw.is_dir() else []
+    from ml.contract import ENTITY_NAMES
+    from ml.ingest import discover_files
+
+    # The files ingest would read (subfolders included): demo data must not mix with them.
+    existing = [p for name in ENTITY_NAMES for p in discover_files(paths.raw, name)]
     if existing and not force:
         raise click.ClickException(
             f"{paths.raw} already holds {len(existing)} raw file(s); pass --force to replace "

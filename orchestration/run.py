@@ -193,9 +193,7 @@ def clean_up_dead_runs(paths: DataPaths) -> list[str]:
                 )
                 marked.append(f"Dagster run {run.run_id}")
         lock.unlink()
-    mark_mlflow = getattr(registry, "mark_dead_runs_failed", None)  # TEMP until helper lands
-    if mark_mlflow is not None:
-        marked += [f"MLflow run {r}" for r in mark_mlflow(paths.mlflow)]
+    marked += [f"MLflow run {r}" for r in registry.mark_dead_runs_failed(paths.mlflow)]
     return marked
 
 

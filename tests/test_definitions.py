@@ -92,3 +92,6 @@ def test_tariff_fingerprint_notices_added_changed_and_removed_files(tmp_path):
     (folder / "a.csv").unlink()
     assert changed_files(second, tariff_file_fingerprint(folder)) == ["a.csv"]
     assert changed_files(second, second) == []
+    (folder / "2026").mkdir()
+    (folder / "2026" / "c.csv").write_text("x\n1\n")  # a subfolder is read by ingest too
+    assert changed_files(second, tariff_file_fingerprint(folder)) == ["2026/c.csv", "a.csv"]

@@ -108,12 +108,11 @@ def _check_target(paths: DataPaths) -> None:
 
 
 def _clear(paths: DataPaths, entities: list[str]) -> None:
+    from ml.ingest import discover_files
+
     for name in entities:
-        folder = paths.raw_entity(name)
-        if folder.exists():
-            for p in folder.iterdir():
-                if p.is_file() and p.suffix in (".csv", ".parquet"):
-                    p.unlink()
+        for p in discover_files(paths.raw, name):  # what ingest would read, subfolders too
+            p.unlink()
     if paths.truth.exists():
         shutil.rmtree(paths.truth)
 

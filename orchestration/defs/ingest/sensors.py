@@ -11,13 +11,13 @@ TARIFF_JOB = "tariff_refresh"
 
 
 def tariff_file_fingerprint(folder: Path) -> dict[str, list[float]]:
-    """File name -> (size, modification time) of the tariff files, so edits count as changes."""
-    if not folder.is_dir():
-        return {}
+    """File path (relative to the entity folder) -> (size, modification time) of the files
+    ingest reads (``discover_files``: subfolders too), so edits count as changes."""
+    from ml.ingest import discover_files
+
     return {
-        p.name: [p.stat().st_size, p.stat().st_mtime]
-        for p in sorted(folder.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in {".csv", ".parquet"}
+        p.relative_to(folder).as_posix(): [p.stat().st_size, p.stat().st_mtime]
+        for p in discover_files(folder.parent, folder.name)
     }
 
 
