@@ -12,6 +12,8 @@ from ml.settings import PROJECT_ROOT
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# The end-to-end run's "today": its demo data ends the day before, as the scenario file says.
+E2E_RUN_DATE = "2026-11-01"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class PipelineRun:
             **os.environ,
             "KUAJING_DATA_DIR": str(self.data_dir),
             "DAGSTER_HOME": str(self.data_dir / "dagster"),
+            "KUAJING_RUN_DATE": E2E_RUN_DATE,
         }
 
 
@@ -32,7 +35,7 @@ class PipelineRun:
 def pipeline_run(tmp_path_factory) -> PipelineRun:
     """`make run`'s runner on the small scenario, in a temporary data folder."""
     data_dir = tmp_path_factory.mktemp("kuajing-e2e")
-    env = {**os.environ, "KUAJING_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "KUAJING_DATA_DIR": str(data_dir), "KUAJING_RUN_DATE": E2E_RUN_DATE}
     env.pop("DAGSTER_HOME", None)
     proc = subprocess.run(
         [sys.executable, "-m", "orchestration.run", "--scenario", "small"],
