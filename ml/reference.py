@@ -17,11 +17,12 @@ MARKETPLACE_REFERENCE = DBT_PROJECT_DIR / "seeds" / "marketplace_reference.csv"
 
 
 @cache
-def _rows(path: Path = MARKETPLACE_REFERENCE) -> tuple[dict[str, str], ...]:
-    with path.open(newline="") as fh:
+def marketplace_rows(path: Path = MARKETPLACE_REFERENCE) -> tuple[dict[str, str], ...]:
+    """Every row of the reference, values as text."""
+    with path.open(newline="", encoding="utf-8") as fh:
         return tuple(csv.DictReader(fh))
 
 
 def marketplace_values(column: str) -> dict[str, str]:
     """Marketplace code -> the reference's value of ``column`` (e.g. currency, timezone)."""
-    return {row["marketplace"]: row[column] for row in _rows()}
+    return {row["marketplace"]: row[column] for row in marketplace_rows()}

@@ -38,7 +38,7 @@ The imported rows become contract order lines:
 - ``marketplace``: the code whose ``marketplace_name`` is the ``sales-channel`` (Amazon.de -> DE,
   Amazon.co.uk -> UK, Amazon.com -> US, Amazon.co.jp -> JP; any case);
 - ``order_date``: ``purchase-date`` (ISO 8601 with an offset, e.g. ``2026-10-30T14:03:11+00:00``)
-  converted to the marketplace's local time (``common.MARKETPLACE_TIME_ZONES``: US and CA in
+  converted to the marketplace's local time (the reference's ``timezone``: US and CA in
   America/Los_Angeles, Seller Central's US business day; every other code in its country's
   zone, e.g. DE Europe/Berlin, UK Europe/London, JP Asia/Tokyo), written without the offset;
 - ``unit_price`` = ``item-price`` / ``quantity``: ``item-price`` is the line total, VAT included

@@ -12,8 +12,8 @@ The order-export importers (``amazon``, ``shopify``, ``mapped_csv``) also share:
 - marketplace codes from ``dbt_project/seeds/marketplace_reference.csv`` (the built-in reference
   the pipeline uses when a data folder has no ``raw/marketplaces/``): its ``marketplace_name``
   column names the Amazon sales channel of each code (``Amazon.de`` -> ``DE``);
-- ``MARKETPLACE_TIME_ZONES``, the time zone an order time with an offset is converted to, because
-  the contract's ``order_date`` is the marketplace's local time;
+- the reference's ``timezone`` column (``ml.reference``): an order time with an offset is
+  converted to it, because the contract's ``order_date`` is the marketplace's local time;
 - one output file per source file, named after it, in CSV (``write_rows``): importing two months
   side by side keeps both, importing the same file again replaces its own output;
 - the folder rule (``plan_output``): files in ``raw/<entity>/`` that no export importer wrote
@@ -31,7 +31,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo
@@ -39,44 +38,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from ml import contract
+from ml import contract, reference
 from ml.contract import Entity
-from ml.settings import DBT_PROJECT_DIR, DataPaths
+from ml.settings import DataPaths
 
-MARKETPLACE_REFERENCE = DBT_PROJECT_DIR / "seeds" / "marketplace_reference.csv"
 # Output names of the export importers: <prefix><source file name>.csv in raw/<entity>/.
 EXPORT_PREFIXES = ("amazon_", "shopify_", "mapped_")
 EXAMPLES_PER_REASON = 3
-
-# The time zone of each built-in marketplace code, for order times that carry an offset.
-# Convention: Amazon's North American stores US and CA keep their business day in Pacific time
-# (Seller Central US reports dates in Pacific time), so both use America/Los_Angeles; every other
-# marketplace uses the time zone of its country's capital (one zone per code).
-MARKETPLACE_TIME_ZONES: dict[str, str] = {
-    "US": "America/Los_Angeles",
-    "CA": "America/Los_Angeles",
-    "MX": "America/Mexico_City",
-    "BR": "America/Sao_Paulo",
-    "UK": "Europe/London",
-    "DE": "Europe/Berlin",
-    "FR": "Europe/Paris",
-    "IT": "Europe/Rome",
-    "ES": "Europe/Madrid",
-    "NL": "Europe/Amsterdam",
-    "BE": "Europe/Brussels",
-    "IE": "Europe/Dublin",
-    "SE": "Europe/Stockholm",
-    "PL": "Europe/Warsaw",
-    "TR": "Europe/Istanbul",
-    "JP": "Asia/Tokyo",
-    "AU": "Australia/Sydney",
-    "SG": "Asia/Singapore",
-    "IN": "Asia/Kolkata",
-    "AE": "Asia/Dubai",
-    "SA": "Asia/Riyadh",
-    "EG": "Africa/Cairo",
-}
-
 
 class SourceError(ValueError):
     """The source file cannot be imported: the message names the file and what is wrong."""
@@ -239,16 +207,14 @@ class MarketplaceRef:
     currency: str
 
 
-@cache
 def marketplace_reference() -> dict[str, MarketplaceRef]:
-    """The built-in marketplace codes (``dbt_project/seeds/marketplace_reference.csv``)."""
-    with MARKETPLACE_REFERENCE.open(newline="", encoding="utf-8") as f:
-        return {
-            row["marketplace"]: MarketplaceRef(
-                row["marketplace"], row["marketplace_name"], row["country"], row["currency"]
-            )
-            for row in csv.DictReader(f)
-        }
+    """The built-in marketplace codes (``ml.reference``, the dbt seed)."""
+    return {
+        row["marketplace"]: MarketplaceRef(
+            row["marketplace"], row["marketplace_name"], row["country"], row["currency"]
+        )
+        for row in reference.marketplace_rows()
+    }
 
 
 def amazon_sales_channels() -> dict[str, str]:
@@ -260,7 +226,7 @@ def time_zone(marketplace: str | None, override: str | None = None) -> str | Non
     """The zone order times of ``marketplace`` are converted to (None: keep them as written)."""
     if override:
         return override
-    return MARKETPLACE_TIME_ZONES.get(marketplace or "")
+    return reference.marketplace_values("timezone").get(marketplace or "")
 
 
 def check_time_zone(name: str) -> str:

@@ -11,7 +11,7 @@ Values are converted to the contract's types:
 
 - dates and date-times with ``date_format`` (a ``strptime`` format such as ``%d.%m.%Y %H:%M``),
   else ISO 8601. A date-time with an offset is converted to the row's marketplace time zone
-  (``common.MARKETPLACE_TIME_ZONES``) or to ``time_zone`` if given; without a known zone, or
+  (the reference's ``timezone``) or to ``time_zone`` if given; without a known zone, or
   without an offset, the clock time as written is kept (it is taken as local time);
 - numbers with ``decimal`` as the decimal separator (``.`` or ``,``); grouping separators
   (``1,234.50`` / ``1.234,50``, spaces) and a currency sign or code before or after are allowed;

@@ -36,7 +36,7 @@ Imported rows become contract order lines: ``order_id`` = ``Name`` (e.g. ``#1001
 ``Lineitem sku``, ``quantity`` = ``Lineitem quantity``, ``unit_price`` = ``Lineitem price`` (the
 unit price as the store displays it; line discounts are not subtracted), ``currency`` =
 ``Currency``. ``order_date``: ``Created at`` (``2026-10-30 14:03:11 +0100``, the store's time
-zone) converted to the marketplace's time zone (``common.MARKETPLACE_TIME_ZONES``), or to
+zone) converted to the marketplace's time zone (the reference's ``timezone``), or to
 ``time_zone`` if given; for a code without a built-in zone, the store's clock time as written.
 Two rows with the same ``Name`` and SKU are merged (units summed, price weighted by units).
 """
