@@ -46,6 +46,7 @@ from ml.settings import DataPaths
 EXPORT_PREFIXES = ("amazon_", "shopify_", "mapped_")
 EXAMPLES_PER_REASON = 3
 
+
 class SourceError(ValueError):
     """The source file cannot be imported: the message names the file and what is wrong."""
 
