@@ -3,6 +3,8 @@
 The data folder's MLflow dir (``DataPaths.mlflow``) holds ``mlflow.db`` (SQLite tracking store
 and model registry) and ``artifacts/`` (artifact root of the ``demand_forecast`` experiment), so
 a data folder is self-contained and ``mlflow ui --backend-store-uri <tracking_uri>`` browses it.
+MLflow stores artifact locations as absolute URIs; ``tracking_uri`` re-bases them when the
+folder was copied or moved (``rebase_artifact_root``).
 
 ``train_and_register`` runs one MLflow run: backtest (Kuajing and the requested baselines on the
 same folds), metrics and artifacts, the registry gate, the final fit on the whole panel, and a
@@ -20,6 +22,7 @@ import os
 import pickle
 import shutil
 import socket
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -86,20 +89,154 @@ Progress = Callable[[str], None]
 
 def tracking_uri(mlflow_dir: Path) -> str:
     """``sqlite:///<mlflow_dir>/mlflow.db``; creates the dir and the ``demand_forecast``
-    experiment (artifact root ``<mlflow_dir>/artifacts``) if missing."""
+    experiment (artifact root ``<mlflow_dir>/artifacts``) if missing, and re-bases the store's
+    artifact URIs if the folder was copied or moved since they were recorded."""
     mlflow_dir = Path(mlflow_dir).expanduser().resolve()
     artifacts = mlflow_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None:
         try:
             client.create_experiment(EXPERIMENT_NAME, artifact_location=artifacts.as_uri())
         except MlflowException:
             # Another process created it between the lookup and the create.
             if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
                 raise
+    elif experiment.artifact_location != artifacts.as_uri():
+        rebase_artifact_root(mlflow_dir)
     return uri
+
+
+# Every column of MLflow 3.17's SQLite store that holds an artifact URI (checked on a store
+# this version made: every text column holding the folder's path). MLflow has no public API to
+# change them (an experiment's artifact_location, a run's artifact_uri are immutable), so
+# ``rebase_artifact_root`` rewrites their prefix in one SQLite transaction.
+ARTIFACT_URI_COLUMNS = (
+    ("experiments", "artifact_location"),  # the experiment's artifact root
+    ("runs", "artifact_uri"),  # <root>/<run_id>/artifacts
+    ("logged_models", "artifact_location"),  # <root>/models/<model_id>/artifacts (MLflow 3)
+    ("model_versions", "storage_location"),  # where models:/name/version is downloaded from
+    ("model_versions", "source"),  # models:/<model_id> in MLflow 3, a path in MLflow 2
+)
+# Traces keep their artifact location in a tag (the forecast logs none; re-based all the same).
+TRACE_LOCATION_TAG = "mlflow.artifactLocation"
+REBASED_TAG = "kuajing.artifact_root_rebased"
+
+
+def _local_path(uri: str) -> Path | None:
+    from mlflow.utils.uri import is_local_uri
+
+    if not is_local_uri(uri, is_tracking_or_registry_uri=False):
+        return None
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    return Path(local_file_uri_to_path(uri))
+
+
+def _prefix_pairs(old: Path, new: Path) -> list[tuple[str, str]]:
+    """The spellings of a path prefix in stored URIs: file URI and plain path."""
+    return [(old.as_uri(), new.as_uri()), (str(old), str(new))]
+
+
+def _rewrite_prefix(con: sqlite3.Connection, table: str, column: str, old: str, new: str) -> int:
+    """``old`` -> ``new`` at the start of ``table.column`` where ``old`` is a whole path prefix
+    (the value itself, or followed by "/")."""
+    cur = con.execute(
+        f'UPDATE "{table}" SET "{column}" = :new || substr("{column}", length(:old) + 1) '
+        f'WHERE substr("{column}", 1, length(:old)) = :old '
+        f'AND (length("{column}") = length(:old) OR substr("{column}", length(:old) + 1, 1) = "/")',
+        {"old": old, "new": new},
+    )
+    return cur.rowcount
+
+
+def _columns(con: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in con.execute(f"PRAGMA table_info('{table}')")}
+
+
+def rebase_artifact_root(mlflow_dir: Path) -> dict[str, Any] | None:
+    """Point a copied or moved store at its own ``artifacts/``.
+
+    The ``demand_forecast`` experiment's recorded artifact root (a local path that is not
+    ``<mlflow_dir>/artifacts``) is replaced, as a path prefix, by this folder's in every
+    ``ARTIFACT_URI_COLUMNS`` column and trace location tag, and so is the data folder itself
+    (the recorded root's grandparent) in the sources of logged datasets (``datasets``'
+    ``dataset_source`` JSON ``uri``, e.g. the warehouse file). One ``BEGIN IMMEDIATE``
+    transaction: readers see the old URIs or the new ones, a second process that opens the
+    folder at the same time finds the work done. The experiment gets tag
+    ``kuajing.artifact_root_rebased`` (from, to, when). Returns {"from", "to", "rows"}, or None
+    when there is nothing to do (already this folder's, or not a local path, e.g. s3://).
+
+    Files inside artifacts are not rewritten: a model's MLmodel keeps the ``artifact_path`` it
+    was logged at, which MLflow only displays (loading reads the registry's URIs)."""
+    mlflow_dir = Path(mlflow_dir).expanduser().resolve()
+    new_root = mlflow_dir / "artifacts"
+    con = sqlite3.connect(mlflow_dir / "mlflow.db", timeout=60, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        row = con.execute(
+            "SELECT experiment_id, artifact_location FROM experiments WHERE name = ?",
+            (EXPERIMENT_NAME,),
+        ).fetchone()
+        old_root = _local_path(row[1]) if row else None
+        if old_root is None or old_root == new_root:
+            con.execute("ROLLBACK")
+            return None
+        rows = 0
+        for table, column in ARTIFACT_URI_COLUMNS:
+            if column in _columns(con, table):
+                for old, new in _prefix_pairs(old_root, new_root):
+                    rows += _rewrite_prefix(con, table, column, old, new)
+        if "value" in _columns(con, "trace_tags"):
+            for old, new in _prefix_pairs(old_root, new_root):
+                cur = con.execute(
+                    "UPDATE trace_tags SET value = :new || substr(value, length(:old) + 1) "
+                    "WHERE key = :key AND substr(value, 1, length(:old) + 1) = :old || '/'",
+                    {"old": old, "new": new, "key": TRACE_LOCATION_TAG},
+                )
+                rows += cur.rowcount
+        if old_root.name == "artifacts" and old_root.parent.name == mlflow_dir.name:
+            rows += _rebase_dataset_sources(con, old_root.parent.parent, mlflow_dir.parent)
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri).set_experiment_tag(
+        str(row[0]), REBASED_TAG, f"{old_root.as_uri()} -> {new_root.as_uri()} at {now}"
+    )
+    return {"from": str(old_root), "to": str(new_root), "rows": rows}
+
+
+def _rebase_dataset_sources(con: sqlite3.Connection, old: Path, new: Path) -> int:
+    if "dataset_source" not in _columns(con, "datasets"):
+        return 0
+    rows = 0
+    found = con.execute("SELECT dataset_uuid, dataset_source FROM datasets").fetchall()
+    for dataset_uuid, source in found:
+        try:
+            parsed = json.loads(source)
+        except (TypeError, ValueError):
+            continue
+        uri = parsed.get("uri") if isinstance(parsed, dict) else None
+        if not isinstance(uri, str):
+            continue
+        for before, after in _prefix_pairs(old, new):
+            if uri.startswith(before + "/"):
+                parsed["uri"] = after + uri[len(before) :]
+                con.execute(
+                    "UPDATE datasets SET dataset_source = ? WHERE dataset_uuid = ?",
+                    (json.dumps(parsed), dataset_uuid),
+                )
+                rows += 1
+                break
+    return rows
 
 
 def _client(mlflow_dir: Path) -> MlflowClient:

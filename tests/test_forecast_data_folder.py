@@ -1,0 +1,167 @@
+"""A data folder is self-contained: copied, moved or restored, its registry still scores and
+trains; its champion's artifacts deleted or corrupted, scoring fails in one clear line; the
+nightly forecast is also written as a CSV a seller opens. Real DuckDB warehouse (the marts the
+forecast reads), real SQLite MLflow store, real training on a small synthetic mart."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from ml.forecast.model import ForecastConfig
+from ml.forecast.nightly import score, train
+from ml.forecast.panel import DEMAND_COLUMNS
+from ml.forecast.registry import (
+    CHAMPION,
+    EXPERIMENT_NAME,
+    MODEL_NAME,
+    REBASED_TAG,
+    current_champion,
+    load_champion,
+    tracking_uri,
+)
+from ml.forecast.synthetic import synthetic_mart
+from ml.settings import DataPaths
+
+CONFIG = ForecastConfig(
+    grain="daily", max_rounds=30, learning_rate=0.15, min_data_in_leaf=20, num_leaves=15,
+    num_threads=1,
+)  # fmt: skip
+MODELS = ("kuajing", "seasonal_naive")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_default_store(tmp_path_factory):
+    """An MLflow call not pointed at a data folder's store would create this one."""
+    stray = tmp_path_factory.mktemp("stray") / "mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{stray}")
+        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        yield
+    assert not stray.exists(), "an MLflow call used the default tracking store"
+
+
+@pytest.fixture(scope="module")
+def mart():
+    return synthetic_mart(n_skus=4, marketplaces=("US", "DE"), days=150, seed=7)
+
+
+def make_data_folder(root: Path, mart) -> DataPaths:
+    """A data folder whose warehouse holds the marts and raw tables the forecast reads."""
+    paths = DataPaths(root).ensure()
+    demand = mart.demand.assign(revenue_local=mart.demand["revenue"], revenue_usd=None)
+    demand = demand[[*DEMAND_COLUMNS, "revenue_local", "revenue_usd"]]
+    last = mart.demand.sort_values("demand_date").groupby(["sku", "marketplace"]).tail(1)
+    prices = pd.DataFrame(
+        {
+            "sku": last["sku"],
+            "marketplace": last["marketplace"],
+            "valid_from": last["demand_date"],
+            "list_price": last["list_price_local"],
+        }
+    )
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        for schema in ("marts", "raw"):
+            con.execute(f"CREATE SCHEMA {schema}")
+        for table, frame in (
+            ("marts.fct_daily_demand", demand),
+            ("marts.dim_sku", mart.skus),
+            ("marts.dim_marketplace", mart.marketplaces),
+            ("raw.prices", prices),
+        ):
+            con.register("frame", frame)
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+            con.unregister("frame")
+        con.execute("ALTER TABLE raw.prices ALTER valid_from TYPE DATE")
+        con.execute("ALTER TABLE raw.prices ADD COLUMN valid_to DATE")
+        con.execute(
+            "CREATE TABLE raw.promotions (sku VARCHAR, marketplace VARCHAR, "
+            "discount_pct DOUBLE, start_date DATE, end_date DATE)"
+        )
+    finally:
+        con.close()
+    return paths
+
+
+def _train(paths: DataPaths):
+    return train(paths, config=CONFIG, models=MODELS)
+
+
+def _stored_text(db: Path, needle: str) -> list[str]:
+    """table.column of every value in the SQLite store that contains ``needle``."""
+    con = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        hits = []
+        for table in tables:
+            for column in [r[1] for r in con.execute(f"PRAGMA table_info('{table}')")]:
+                found = con.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE instr(CAST("{column}" AS TEXT), ?)',
+                    (needle,),
+                ).fetchone()[0]
+                if found:
+                    hits.append(f"{table}.{column}")
+        return hits
+    finally:
+        con.close()
+
+
+def _files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_copied_folder_scores_and_trains_after_the_original_is_deleted(tmp_path, mart):
+    a = make_data_folder(tmp_path / "a", mart)
+    first = _train(a)
+    assert first.alias == CHAMPION
+    b = DataPaths(tmp_path / "b")
+    shutil.copytree(a.root, b.root)
+    shutil.rmtree(a.root)
+
+    model, version = load_champion(b.mlflow)
+    assert version == first.version
+    scored = score(b)
+    assert scored.version == first.version and len(scored.forecast) == 8 * 28
+
+    before = _files_under(b.mlflow / "artifacts")
+    again = _train(b)
+    assert not a.root.exists(), "training wrote under the deleted folder"
+    uri = tracking_uri(b.mlflow)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run = client.get_run(again.run_id)
+    assert run.info.artifact_uri.startswith((b.mlflow / "artifacts").as_uri())
+    download = client.get_model_version_download_uri(MODEL_NAME, str(again.version))
+    assert download.startswith((b.mlflow / "artifacts").as_uri())
+    assert len(_files_under(b.mlflow / "artifacts") - before) > 10  # the new run's artifacts
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    assert experiment.artifact_location == (b.mlflow / "artifacts").as_uri()
+    # No stored URI names the old folder any more (artifacts, runs, models, datasets), only
+    # the experiment's note of the re-basing.
+    assert _stored_text(b.mlflow / "mlflow.db", str(a.root)) == ["experiment_tags.value"]
+    assert experiment.tags[REBASED_TAG].startswith(
+        f"{(a.mlflow / 'artifacts').as_uri()} -> {(b.mlflow / 'artifacts').as_uri()} at "
+    )
+    # The registry still scores, with whichever version is champion now.
+    assert score(b).version == current_champion(b.mlflow)[0]
+
+
+def test_a_moved_folder_scores_and_trains(tmp_path, mart):
+    a = make_data_folder(tmp_path / "before", mart)
+    first = _train(a)
+    moved = DataPaths(tmp_path / "elsewhere" / "after")
+    moved.root.parent.mkdir()
+    a.root.rename(moved.root)
+    assert score(moved).version == first.version
+    again = _train(moved)
+    assert not a.root.exists()
+    assert _stored_text(moved.mlflow / "mlflow.db", str(a.root)) == ["experiment_tags.value"]
+    model, _ = load_champion(moved.mlflow)
+    assert current_champion(moved.mlflow)[0] in (first.version, again.version)
+    assert model.metadata.run_id == current_champion(moved.mlflow)[1]
