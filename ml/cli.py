@@ -71,6 +71,122 @@ def demo(
     click.echo(f"Raw files: {paths.raw}\nGround truth (never read by the pipeline): {paths.truth}")
 
 
+def _raw_dir(folder: Path | None) -> Path:
+    """A data folder (holding raw/) or a raw folder itself (holding orders/, catalog/, ...)."""
+    if folder is not None and not (folder / "raw").is_dir():
+        from ml.contract import ENTITY_NAMES
+
+        if any((folder / name).is_dir() for name in ENTITY_NAMES):
+            return folder.resolve()
+    return DataPaths.from_env(folder).raw
+
+
+@main.command()
+@click.argument(
+    "folder", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option("--samples", type=int, default=5, show_default=True, help="Sample rows per entity.")
+@click.option(
+    "--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Also write the figures to this JSON file.",
+)  # fmt: skip
+def validate(folder: Path | None, samples: int, json_file: Path | None) -> None:
+    """Check a data folder against the raw data contract without running the pipeline.
+
+    FOLDER is a data folder (with raw/ inside) or a raw folder (default: $KUAJING_DATA_DIR, else
+    data/). Per entity: rows accepted and quarantined by rule, with sample rows. Nothing is
+    written to the warehouse. Exits with 1 when a file cannot be read or orders are missing.
+    """
+    from tabulate import tabulate
+
+    from ml.ingest.validate import validate_folder
+    from ml.settings import run_date
+
+    raw = _raw_dir(folder)
+    report = validate_folder(raw, run_date(), samples=samples)
+    click.echo(f"Contract check of {raw} (run date {run_date()}):")
+    click.echo(tabulate(report.rows(), headers="keys", tablefmt="github", intfmt=","))
+    for check in report.checks:
+        if not check.samples.empty:
+            click.echo(f"\n{check.entity}: sample quarantined rows")
+            for row in check.samples.itertuples():
+                where = f"row {row.row_number}" if row.row_number == row.row_number else "file"
+                click.echo(f"  {row.source_file} {where}: {row.failed_rule}: {row.reason}")
+        for path in check.unsupported:
+            click.echo(f"warning: {path} is not read (only .csv and .parquet files are)")
+    for error in report.unreadable:
+        click.echo(f"error: raw/{error}", err=True)
+    for name in report.missing_required:
+        click.echo(f"error: no {name} files in {raw / name}: {name} is required", err=True)
+    if json_file:
+        write_json(json_file, report.as_dict())
+    if not report.ok:
+        raise SystemExit(1)
+    click.echo("\nSee the whole quarantine of a run with `kuajing quarantine` (after `make run`).")
+
+
+@main.command(name="quarantine")
+@DATA_DIR_OPTION
+@click.option("--entity", default=None, help="Only this entity (e.g. orders, catalog).")
+@click.option("--rule", default=None, help="Only rows whose first failed rule is this one.")
+@click.option("--limit", type=int, default=20, show_default=True, help="Rows listed.")
+@click.option(
+    "--export", "export_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write every matching row to this CSV, one column per original column, to fix them "
+    "in a spreadsheet.",
+)  # fmt: skip
+def quarantine_cmd(
+    data_dir: Path | None,
+    entity: str | None,
+    rule: str | None,
+    limit: int,
+    export_file: Path | None,
+) -> None:
+    """List or export the rows the last run quarantined, with the rule and the reason."""
+    import duckdb
+    from tabulate import tabulate
+
+    from ml import contract
+    from ml.ingest import quarantine
+
+    if entity is not None and entity not in contract.ENTITY_NAMES:
+        raise click.ClickException(
+            f"unknown entity {entity!r}; known: {', '.join(contract.ENTITY_NAMES)}"
+        )
+    if rule is not None and rule not in {**contract.RULES, **contract.FILE_RULES}:
+        known = ", ".join([*contract.RULES, *contract.FILE_RULES])
+        raise click.ClickException(f"unknown rule {rule!r}; known: {known}")
+    paths = DataPaths.from_env(data_dir)
+    if not paths.warehouse.exists():
+        raise click.ClickException(
+            f"no warehouse at {paths.warehouse}: run `make run` first, or check files without "
+            "a run with `kuajing validate`"
+        )
+    try:
+        con = duckdb.connect(str(paths.warehouse), read_only=True)
+    except duckdb.Error as error:
+        raise click.ClickException(f"cannot open {paths.warehouse}: {error}") from None
+    try:
+        totals = quarantine.counts(con, entity)
+        if totals.empty:
+            click.echo("Nothing is quarantined" + (f" for {entity}." if entity else "."))
+            return
+        click.echo(tabulate(totals, headers="keys", tablefmt="github", showindex=False))
+        rows = quarantine.sample(con, entity, rule, limit=limit)
+        click.echo("")
+        for row in rows.itertuples():
+            where = f"row {row.row_number}" if row.row_number == row.row_number else "file"
+            click.echo(f"{row.entity}: {row.source_file} {where}: {row.failed_rule}: {row.reason}")
+        shown, total = len(rows), int(totals["rows"].sum()) if rule is None else None
+        if total and shown < total:
+            click.echo(f"... {shown} of {total:,} rows shown; --export FILE.csv writes them all")
+        if export_file:
+            written = quarantine.export(con, export_file, entity, rule)
+            click.echo(f"Wrote {written:,} rows to {export_file}")
+    finally:
+        con.close()
+
+
 @main.group(name="import")
 def import_group() -> None:
     """Import a public dataset or your own order exports into the raw data contract."""

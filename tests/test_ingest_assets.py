@@ -66,3 +66,22 @@ def test_a_single_partition_run_keeps_the_history_of_removed_files(tmp_path):
     fx.write_csv(raw, "orders", order_rows(dt.date(2026, 10, 31), 4, "O"), "2026-10.csv")
     materialize_orders(tmp_path, partition="2026-10-31")
     assert counts_by_month(tmp_path) == {"2026-09": 5, "2026-10": 4}
+
+
+def test_the_quarantine_check_shows_sample_failing_rows(tmp_path):
+    raw = DataPaths(tmp_path).raw
+    rows = order_rows(dt.date(2026, 10, 31), 3, "O")
+    rows[1]["quantity"] = "-2"
+    fx.write_csv(raw, "orders", rows, "2026-10.csv")
+    asset = build_ingest_asset(contract.entity("orders"))
+    resources = {"kuajing": KuajingResource(data_dir=str(tmp_path), run_date="2026-11-30")}
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [asset], partition_key="2026-10-31", resources=resources, instance=instance
+        )
+    [check] = [
+        c for c in result.get_asset_check_evaluations() if c.check_name == "no_quarantined_rows"
+    ]
+    assert not check.passed
+    sample = check.metadata["sample_rows"].value
+    assert "orders/2026-10.csv" in sample and "quantity '-2' is out of range" in sample

@@ -3,6 +3,7 @@
 The rules come from the declarations in ``ml.contract``; see ``ml.ingest.rules``.
 """
 
+from ml.ingest import quarantine
 from ml.ingest.ingest import FileResult, IngestResult, ingest_entity, partition_span
 from ml.ingest.read import MalformedFileError, discover_files
 from ml.ingest.reconcile import FileReconciliation, ReconciliationResult, reconcile
@@ -18,5 +19,6 @@ __all__ = [
     "ensure_tables",
     "ingest_entity",
     "partition_span",
+    "quarantine",
     "reconcile",
 ]

@@ -128,8 +128,10 @@ def _bad_rows_sql(compiled: rules.CompiledRules, n: _Names) -> str:
     return f"""
         CREATE OR REPLACE TEMP TABLE {n.bad} AS
         SELECT t._rid, t._file_idx, t._row, t._pdate,
-               list_filter([{rule_list}], lambda x: x IS NOT NULL) AS rules,
-               concat_ws('; ', {reasons}) AS reason
+               -- A row that does not fit the header fails every column after it: say why once.
+               CASE WHEN t._malformed IS NOT NULL THEN ['malformed_row']
+                    ELSE list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS rules,
+               coalesce(t._malformed, concat_ws('; ', {reasons})) AS reason
         FROM {n.typed} t
         {joins}
         WHERE {any_fails}

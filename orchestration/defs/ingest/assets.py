@@ -50,10 +50,10 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     return dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
 
 
-def _markdown_table(df) -> str:
+def _markdown_table(df, rows: int = PREVIEW_ROWS) -> str:
     if df is None or df.empty:
         return "_no rows_"
-    return df.head(PREVIEW_ROWS).astype(str).to_markdown(index=False)
+    return df.head(rows).astype(str).to_markdown(index=False)
 
 
 def _previous_row_count(context: dg.AssetExecutionContext, key: dg.AssetKey) -> int | None:
@@ -103,7 +103,13 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, kuajing: KuajingResource):
         # Imported here: the Great Expectations import costs seconds and only runs with checks.
-        from ml.ingest import MalformedFileError, ensure_tables, ingest_entity, reconcile
+        from ml.ingest import (
+            MalformedFileError,
+            ensure_tables,
+            ingest_entity,
+            quarantine,
+            reconcile,
+        )
         from ml.ingest.tables import raw_scope_sql
         from ml.quality import run_suite
 
@@ -124,6 +130,7 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
                 # One line naming the file and what is wrong, not a DuckDB traceback.
                 raise dg.Failure(description=f"raw/{error}") from None
             recon = reconcile(con, entity.name, context.run_id)
+            failing = quarantine.sample(con, entity=entity.name, run_id=context.run_id)
             accepted = con.execute(
                 f"SELECT {', '.join(entity.column_names)} FROM {contract.RAW_SCHEMA}."
                 f"{entity.name} WHERE {raw_scope_sql(entity.name, days)}"
@@ -200,6 +207,11 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             metadata={
                 "rows_quarantined": result.rows_quarantined,
                 "by_rule": dict(result.quarantined_by_rule),
+                # The first failing rows, so the UI shows what to fix, not only how many.
+                "sample_rows": dg.MetadataValue.md(
+                    _markdown_table(failing[list(quarantine.LISTED)], len(failing))
+                ),
+                "see_all": "kuajing quarantine --entity " + entity.name,
             },
         )
 
