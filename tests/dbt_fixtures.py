@@ -14,6 +14,7 @@ anti-dumping, EU de minimis (EUR 150, until 2026-06-30) then EUR 3 per item (fro
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from ml.contract import ENTITY_NAMES, RAW_SCHEMA, raw_table
+from ml.contract import ENTITY_NAMES, QUARANTINE, RAW_SCHEMA, raw_table
 
 INGESTED_AT = dt.datetime(2026, 3, 11, 6, 0, 0)
 
@@ -35,12 +36,35 @@ D = dt.date
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Every ``raw.<entity>`` table, empty, exactly as the contract defines it."""
+    """Every ``raw.<entity>`` table and ``quality.quarantine``, empty, as the contract defines
+    them (ingest creates both before dbt runs, quarantine even when no row was quarantined)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
-    for name in ENTITY_NAMES:
-        table = raw_table(name)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {QUARANTINE.schema}")
+    for table in [*(raw_table(name) for name in ENTITY_NAMES), QUARANTINE]:
         cols = ", ".join(f'"{c}" {t}' for c, t in table.columns.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS {table.qualified} ({cols})")
+
+
+def insert_quarantine(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Append ``quality.quarantine`` rows (missing columns NULL; original_values a dict)."""
+    names = list(QUARANTINE.columns)
+    count = 0
+    for row in rows:
+        unknown = set(row) - set(names)
+        if unknown:
+            raise KeyError(f"quarantine has no columns {sorted(unknown)}")
+        values = {n: row.get(n) for n in names}
+        for name in ("original_values", "row_key"):
+            if isinstance(values.get(name), dict):
+                values[name] = json.dumps(values[name])
+        values["quarantined_at"] = values["quarantined_at"] or INGESTED_AT
+        con.execute(
+            f"INSERT INTO {QUARANTINE.qualified} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})",
+            [values[n] for n in names],
+        )
+        count += 1
+    return count
 
 
 def insert_rows(
@@ -49,12 +73,13 @@ def insert_rows(
     rows: Iterable[Mapping[str, Any]],
     ingested_at: dt.datetime = INGESTED_AT,
     source_file: str | None = None,
+    first_row: int = 1,
 ) -> int:
     """Append contract rows (missing optional columns are NULL) with lineage columns."""
     table = raw_table(entity)
     names = list(table.columns)
     count = 0
-    for i, row in enumerate(rows, start=1):
+    for i, row in enumerate(rows, start=first_row):
         unknown = set(row) - set(names)
         if unknown:
             raise KeyError(f"{entity} has no columns {sorted(unknown)}")
@@ -75,11 +100,15 @@ def insert_rows(
 
 
 def build_warehouse(path: Path, world: Mapping[str, list[dict]]) -> Path:
+    """``world``: contract rows per entity; the key ``quarantine`` holds quarantine rows."""
     con = duckdb.connect(str(path))
     try:
         create_raw_tables(con)
         for entity, rows in world.items():
-            insert_rows(con, entity, rows)
+            if entity == "quarantine":
+                insert_quarantine(con, rows)
+            else:
+                insert_rows(con, entity, rows)
     finally:
         con.close()
     return path
@@ -369,6 +398,63 @@ def weekly_world() -> dict[str, list[dict]]:
 
 WEEKLY_HISTORY_START = D(2025, 3, 31)  # the Monday of the first order's week
 WEEKLY_AS_OF = D(2026, 3, 9)  # the Monday of the last order's week
+
+
+# The kettle's catalog row, as written in the seller's file (header "SKU"), with a typo in its
+# HS code: ingest quarantines the row and keeps the kettle's orders, prices and stock.
+KETTLE_BAD_ROW = {
+    "SKU": "KETTLE", "title": "Electric kettle", "category": "kitchen", "hs_code": "85167X",
+    "origin_country": "CN", "unit_cost": "10.0", "cost_currency": "USD", "weight_kg": "2.0",
+    "launch_date": "2025-01-01", "discontinued_date": "",
+}
+KETTLE_BAD_REASON = "hs_code '85167X' is not an HS code of 6-10 digits"
+KETTLE_ISSUE = f"raw/catalog/catalog.csv row 1: invalid_hs_code: {KETTLE_BAD_REASON}"
+
+
+def quarantined_catalog_world() -> dict[str, list[dict]]:
+    """The small world with the kettle's catalog row quarantined (invalid HS code).
+
+    Also in quarantine: a SKU that never sold (two failed rules, lower-case " sku " header
+    with spaces), an order row of the T-shirt (which stays in the catalog) and an empty file.
+    """
+    def catalog_entry(row: int, rules: list[str], reason: str, values: dict) -> dict:
+        return {"entity": "catalog", "source_file": "catalog/catalog.csv", "row_number": row,
+                "failed_rule": rules[0], "failed_rules": rules, "reason": reason,
+                "original_values": values, "run_id": "fixture"}
+
+    lamp = {" sku ": " LAMP ", "title": "Desk lamp", "category": "home", "hs_code": "9405",
+            "origin_country": "CN", "unit_cost": "abc", "cost_currency": "USD",
+            "weight_kg": "1.0"}
+    return {
+        **small_world(),
+        "catalog": [],  # inserted by build_quarantined_catalog_warehouse, from row 2
+        "quarantine": [
+            catalog_entry(1, ["invalid_hs_code"], KETTLE_BAD_REASON, KETTLE_BAD_ROW),
+            catalog_entry(3, ["bad_type", "invalid_hs_code"],
+                          "unit_cost 'abc' is not a decimal; hs_code '9405' is not an HS code "
+                          "of 6-10 digits", lamp),
+            {"entity": "orders", "source_file": "orders/fixture.csv", "row_number": 10,
+             "failed_rule": "duplicate_key", "failed_rules": ["duplicate_key"],
+             "reason": "key (order_id, sku) = ('O-3', 'TSHIRT') repeats the row kept at "
+                       "orders/fixture.csv row 3",
+             "original_values": {"order_id": "O-3", "sku": "TSHIRT"}, "partition_key": "2026-02-20",
+             "run_id": "fixture"},
+            {"entity": "inventory", "source_file": "inventory/empty.csv", "row_number": None,
+             "failed_rule": "empty_file", "failed_rules": ["empty_file"],
+             "reason": "inventory/empty.csv has a header but no rows", "run_id": "fixture"},
+        ],
+    }
+
+
+def build_quarantined_catalog_warehouse(path: Path) -> Path:
+    build_warehouse(path, quarantined_catalog_world())
+    con = duckdb.connect(str(path))
+    try:
+        tshirt = [row for row in CATALOG if row["sku"] == "TSHIRT"]
+        insert_rows(con, "catalog", tshirt, source_file="catalog/catalog.csv", first_row=2)
+    finally:
+        con.close()
+    return path
 
 
 # ---------------------------------------------------------------------------------------------

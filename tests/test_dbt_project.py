@@ -21,6 +21,7 @@ from dbt_fixtures import (
     FX,
     FX_LATE_EUR,
     HISTORY_START,
+    KETTLE_ISSUE,
     LANES,
     MARKETPLACES,
     US_HMF_RATE,
@@ -29,6 +30,7 @@ from dbt_fixtures import (
     WEEKLY_AS_OF,
     WEEKLY_HISTORY_START,
     Duty,
+    build_quarantined_catalog_warehouse,
     build_warehouse,
     insert_rows,
     orders_only_world,
@@ -604,6 +606,25 @@ def test_orders_only_demand_and_empty_marts(orders_only):
         assert query(orders_only, f"select count(*) from marts.{mart}")[0][0] == 0, mart
 
 
+
+def test_orders_only_every_listing_is_withheld_for_want_of_a_catalog(orders_only):
+    rows = query_dicts(orders_only, "select * from marts.mart_withheld_skus order by all")
+    assert {(r["sku"], r["marketplace"]) for r in rows} == {
+        ("KETTLE", "US"),
+        ("KETTLE", "DE"),
+        ("KETTLE", "ZZ"),
+        ("TSHIRT", "US"),
+        ("TSHIRT", "DE"),
+    }
+    assert {r["withheld_reason"] for r in rows} == {
+        "no catalog given (raw/catalog/ is empty): no cost, weight or HS code"
+    }
+    assert {r["catalog_status"] for r in rows} == {"not_in_catalog"}
+    by_key = {(r["sku"], r["marketplace"]): r for r in rows}
+    # no FX: the EUR sales have no USD value, so neither has the total
+    assert by_key[("KETTLE", "DE")]["units"] == 2 and by_key[("KETTLE", "DE")]["revenue_usd"] is None
+    assert by_key[("KETTLE", "US")]["revenue_usd"] == pytest.approx(39.99 + 4 * 44.99)
+
 # ---------------------------------------------------------------------------------------------
 # Weekly order files: one row per SKU, marketplace and week, dated the week's Monday
 # ---------------------------------------------------------------------------------------------
@@ -750,3 +771,88 @@ def test_infinite_unit_price_fails_the_finite_test_of_revenue_usd(tmp_path):
     assert status["is_finite_fct_daily_demand_units"] == "pass"
     # the guard stops it there: what reads the demand facts is not built on it
     assert status["mart_inventory_position"] == "skipped"
+
+
+# ---------------------------------------------------------------------------------------------
+# A quarantined catalog row: the SKU's demand is kept, what needs its attributes is withheld
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quarantined(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("dbt_quarantined")
+    warehouse = build_quarantined_catalog_warehouse(work / "warehouse.duckdb")
+    run_dbt(["build"], warehouse, work)
+    return warehouse
+
+
+def test_quarantined_catalog_row_flags_the_sku_with_file_row_and_rule(quarantined):
+    skus = {r["sku"]: r for r in query_dicts(quarantined, "select * from marts.dim_sku")}
+    assert set(skus) == {"KETTLE", "TSHIRT", "LAMP"}
+    kettle = skus["KETTLE"]
+    assert kettle["catalog_status"] == "quarantined"
+    assert kettle["catalog_issue"] == KETTLE_ISSUE
+    # no attribute of the rejected row is used
+    assert not kettle["is_in_catalog"] and not kettle["is_order_only"]
+    assert (kettle["hs_code"], kettle["unit_cost"], kettle["category"]) == (None, None, None)
+    assert kettle["first_order_date"] == HISTORY_START
+    # a quarantined SKU that never sold is listed too; header "sku" matched trimmed, any case
+    lamp = skus["LAMP"]
+    assert lamp["catalog_status"] == "quarantined"
+    assert lamp["catalog_issue"] == (
+        "raw/catalog/catalog.csv row 3: bad_type, invalid_hs_code: unit_cost 'abc' is not a "
+        "decimal; hs_code '9405' is not an HS code of 6-10 digits"
+    )
+    # an order row in quarantine says nothing about the catalog
+    assert (skus["TSHIRT"]["catalog_status"], skus["TSHIRT"]["catalog_issue"]) == (
+        "in_catalog",
+        None,
+    )
+
+
+def test_quarantined_catalog_row_keeps_the_skus_demand(quarantined):
+    for marketplace in ("US", "DE"):
+        kept = demand(quarantined, "KETTLE", marketplace)
+        # the same grid as with its catalog row (launch date unknown: the price list starts it)
+        assert set(kept) == days(HISTORY_START, AS_OF), marketplace
+        sold: dict[dt.date, list[float]] = {}
+        for o in small_world()["orders"]:
+            if (o["sku"], o["marketplace"]) == ("KETTLE", marketplace):
+                day = sold.setdefault(o["order_date"].date(), [0, 0.0])
+                day[0] += o["quantity"]
+                day[1] += o["quantity"] * o["unit_price"]
+        for day, row in kept.items():
+            units, revenue = sold.get(day, [0, 0.0])
+            assert row["units"] == units and row["revenue_local"] == pytest.approx(revenue), day
+    assert sum(r["units"] for r in demand(quarantined, "KETTLE", "US").values()) == 5
+
+
+def test_quarantined_catalog_row_withholds_landed_cost_and_tariff_exposure(quarantined):
+    for mart in ("mart_landed_cost", "mart_tariff_exposure", "mart_landed_cost_duty_lines"):
+        skus = {r[0] for r in query(quarantined, f"select distinct sku from marts.{mart}")}
+        assert skus == {"TSHIRT"}, mart
+    withheld = {
+        (r["sku"], r["marketplace"]): r
+        for r in query_dicts(quarantined, "select * from marts.mart_withheld_skus")
+    }
+    # the kettle's two listings; the lamp has none; the T-shirt is costed
+    assert set(withheld) == {("KETTLE", "US"), ("KETTLE", "DE")}
+    us = withheld[("KETTLE", "US")]
+    assert us["catalog_status"] == "quarantined"
+    assert us["withheld"] == "mart_landed_cost, mart_tariff_exposure"
+    assert us["withheld_reason"] == f"catalog row quarantined: {KETTLE_ISSUE}"
+    assert (us["catalog_file"], us["catalog_row"], us["failed_rules"]) == (
+        "raw/catalog/catalog.csv",
+        1,
+        "invalid_hs_code",
+    )
+    # what the seller loses sight of: the demand is still in the facts
+    assert us["units"] == 5 and us["revenue_usd"] == pytest.approx(39.99 + 2 * 44.99 + 2 * 44.99)
+    assert withheld[("KETTLE", "DE")]["units"] == 2
+
+
+def test_no_withheld_listing_when_the_catalog_is_complete(built):
+    warehouse, _ = built
+    assert query(warehouse, "select count(*) from marts.mart_withheld_skus") == [(0,)]
+    statuses = query(warehouse, "select distinct catalog_status from marts.dim_sku")
+    assert statuses == [("in_catalog",)]

@@ -48,3 +48,19 @@ from {{ model }}
 where {{ column_name }} is not null
     and not isfinite(cast({{ column_name }} as double))
 {% endtest %}
+
+{#- The opposite of combination_exists_in: rows whose key (NULLs compared as equal) is in `to`
+    fail. -#}
+{% test combination_absent_from(model, columns, to) %}
+select *
+from {{ model }} as child
+where exists (
+    select 1
+    from {{ to }} as parent
+    where
+    {%- for column in columns %}
+        child.{{ column }} is not distinct from parent.{{ column }}
+        {%- if not loop.last %} and{% endif %}
+    {%- endfor %}
+)
+{% endtest %}

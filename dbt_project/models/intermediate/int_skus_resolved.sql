@@ -1,6 +1,11 @@
--- Every SKU: the catalog when given, plus SKUs seen only in orders (no cost, weight or HS code).
+-- Every SKU: the catalog when given, plus SKUs whose catalog row was quarantined and SKUs seen
+-- only in orders (both without cost, weight or HS code). catalog_status says which.
 with catalog as (
     select * from {{ ref('stg_raw__catalog') }}
+),
+
+quarantined as (
+    select * from {{ ref('int_catalog_quarantined_skus') }}
 ),
 
 order_skus as (
@@ -29,6 +34,13 @@ from_catalog as (
     from catalog
 ),
 
+-- not in the catalog: quarantined catalog rows (sold or not) and SKUs seen only in orders
+outside_catalog as (
+    select sku from order_skus
+    union
+    select sku from quarantined
+),
+
 from_orders_only as (
     select
         sku,
@@ -42,8 +54,8 @@ from_orders_only as (
         null::date as launch_date,
         null::date as discontinued_date,
         false as is_in_catalog
-    from order_skus
-    where sku not in (select sku from catalog)
+    from outside_catalog
+    where sku not in (select sku from catalog where sku is not null)
 ),
 
 combined as (
@@ -55,11 +67,21 @@ combined as (
 final as (
     select
         combined.*,
+        case
+            when combined.is_in_catalog then 'in_catalog'
+            when quarantined.sku is not null then 'quarantined'
+            else 'not_in_catalog'
+        end as catalog_status,
+        quarantined.catalog_issue,
+        quarantined.catalog_file,
+        quarantined.catalog_row,
+        quarantined.failed_rules as catalog_failed_rules,
         order_skus.first_order_date,
         order_skus.last_order_date,
         coalesce(order_skus.marketplaces_sold_in, 0) as marketplaces_sold_in
     from combined
     left join order_skus on combined.sku = order_skus.sku
+    left join quarantined on combined.sku = quarantined.sku and not combined.is_in_catalog
 )
 
 select * from final

@@ -1,4 +1,5 @@
--- Every SKU the seller has: the catalog, plus SKUs seen only in orders (flagged, no attributes).
+-- Every SKU the seller has: the catalog, plus SKUs whose catalog row was quarantined and SKUs seen
+-- only in orders (flagged by catalog_status, no attributes; catalog_issue says what to fix).
 with skus as (
     select * from {{ ref('int_skus_resolved') }}
 ),
@@ -13,7 +14,9 @@ final as (
         hs_code,
         origin_country,
         is_in_catalog,
-        not is_in_catalog as is_order_only,
+        catalog_status = 'not_in_catalog' as is_order_only,
+        catalog_status,
+        catalog_issue,
         -- numerics
         unit_cost,
         cost_currency,
