@@ -222,3 +222,14 @@ def test_without_marketplaces_a_de_order_in_usd_is_a_currency_mismatch(con, raw)
     assert res.quarantined_by_rule == {"currency_mismatch": 1}
     [(reason,)] = con.execute("SELECT reason FROM quality.quarantine").fetchall()
     assert reason == "currency 'USD' is not the currency of marketplaces 'DE' (EUR)"
+
+
+def test_a_file_that_is_not_utf8_is_one_line_saying_so(con, raw):
+    (raw / "orders").mkdir(parents=True)
+    (raw / "orders" / "excel.csv").write_bytes(
+        HEADER.encode() + "A1,2025-06-01,DE,SKU1,2,10.99,EUR,Käse\n".encode("latin-1")
+    )
+    with pytest.raises(MalformedFileError) as error:
+        ingest(con, raw)
+    assert str(error.value).startswith("orders/excel.csv: cannot be read as CSV:")
+    assert "not utf-8 encoded" in str(error.value) and "\n" not in str(error.value)

@@ -168,7 +168,14 @@ class SourceFile:
 
 
 def _fail(src: SourceFile, err: Exception) -> MalformedFileError:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    """One line: DuckDB's first line, and the line saying why when it has one (its messages
+    go on with a dump of the reader's options)."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    skip = ("Original Line", "Possible Solution", "LINE ", "^")
+    why = [ln for ln in lines[1:4] if not ln.startswith(skip)]
+    text = "; ".join(lines[:1] + why[:1]) or type(err).__name__
+    if "not utf-8 encoded" in text:
+        text += " (save it as UTF-8: in Excel, 'CSV UTF-8')"
     return MalformedFileError(f"{src.rel}: cannot be read as {src.fmt.upper()}: {text}")
 
 
