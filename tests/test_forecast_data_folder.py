@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
@@ -22,12 +23,15 @@ from ml.forecast.registry import (
     EXPERIMENT_NAME,
     MODEL_NAME,
     REBASED_TAG,
+    ChampionUnavailableError,
     current_champion,
     load_champion,
     tracking_uri,
 )
 from ml.forecast.synthetic import synthetic_mart
 from ml.settings import DataPaths
+from orchestration.defs.forecast.assets import demand_forecast
+from orchestration.resources import KuajingResource
 
 CONFIG = ForecastConfig(
     grain="daily", max_rounds=30, learning_rate=0.15, min_data_in_leaf=20, num_leaves=15,
@@ -165,3 +169,78 @@ def test_a_moved_folder_scores_and_trains(tmp_path, mart):
     model, _ = load_champion(moved.mlflow)
     assert current_champion(moved.mlflow)[0] in (first.version, again.version)
     assert model.metadata.run_id == current_champion(moved.mlflow)[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mart) -> DataPaths:
+    """A data folder with a warehouse and a champion (v1). Tests work on copies of it."""
+    paths = make_data_folder(tmp_path_factory.mktemp("trained") / "data", mart)
+    assert _train(paths).alias == CHAMPION
+    return paths
+
+
+def _copy(trained: DataPaths, dest: Path) -> DataPaths:
+    shutil.copytree(trained.root, dest)
+    return DataPaths(dest)
+
+
+def _champion_dir(paths: DataPaths) -> Path:
+    uri = tracking_uri(paths.mlflow)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version
+    download = client.get_model_version_download_uri(MODEL_NAME, version)
+    local = Path(download.removeprefix("file://"))
+    assert local.is_dir() and local.is_relative_to(paths.mlflow)
+    return local
+
+
+def _one_clear_line(error: BaseException, *fragments: str) -> str:
+    message = str(error)
+    assert "\n" not in message and len(message) < 700, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    # Raised from None: no MLflow traceback chained under it.
+    assert error.__cause__ is None and error.__suppress_context__
+    return message
+
+
+def _asset_failure(paths: DataPaths) -> dg.Failure:
+    with dg.build_asset_context() as context, pytest.raises(dg.Failure) as failure:
+        demand_forecast(context, kuajing=KuajingResource(data_dir=str(paths.root)))
+    return failure.value
+
+
+RETRAIN = "dagster job execute -m orchestration.definitions -j forecast_training"
+
+
+def test_scoring_without_the_champions_artifacts_fails_in_one_line_and_retraining_fixes_it(
+    trained, tmp_path
+):
+    paths = _copy(trained, tmp_path / "data")
+    folder = _champion_dir(paths)
+    shutil.rmtree(folder)
+    with pytest.raises(ChampionUnavailableError) as error:
+        score(paths)
+    message = _one_clear_line(
+        error.value, "demand_forecast v1 (champion)", "missing", str(folder), RETRAIN
+    )
+    assert _asset_failure(paths).description == message
+    # The retrain the message asks for replaces the champion, whatever it scores.
+    outcome = _train(paths)
+    assert outcome.alias == CHAMPION and outcome.version == 2
+    assert outcome.reason.startswith("champion v1 cannot be loaded")
+    assert score(paths).version == 2
+
+
+@pytest.mark.parametrize("damaged", ["artifacts/forecaster.pkl", "python_model.pkl"])
+def test_scoring_with_a_truncated_model_file_fails_in_one_line(trained, tmp_path, damaged):
+    paths = _copy(trained, tmp_path / "data")
+    file = _champion_dir(paths) / damaged
+    content = file.read_bytes()
+    file.write_bytes(content[: len(content) // 2])
+    with pytest.raises(ChampionUnavailableError) as error:
+        load_champion(paths.mlflow)
+    message = _one_clear_line(
+        error.value, "demand_forecast v1 (champion)", "corrupt", damaged, RETRAIN
+    )
+    assert _asset_failure(paths).description == message

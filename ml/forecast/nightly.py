@@ -139,7 +139,10 @@ def future_plan(paths: DataPaths, demand: pd.DataFrame, horizon_days: int) -> pd
 
 
 def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcome:
-    """Forecast every series with the registry's champion and store the result."""
+    """Forecast every series with the registry's champion and store the result.
+
+    Raises ``NoChampionError`` before any champion, ``ChampionUnavailableError`` (one line)
+    when the champion's artifacts are missing or corrupt."""
     from .registry import current_champion, load_champion, model_input
 
     if current_champion(paths.mlflow) is None:
@@ -147,7 +150,7 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
             "No model has the alias 'champion' in the registry at "
             f"{paths.mlflow}: run the `forecast_training` job (or `make run`) first."
         )
-    model, version = load_champion(paths.mlflow)
+    model, version = load_champion(paths.mlflow)  # ChampionUnavailableError: one line
     demand, skus, markets = read_marts(paths)
     days = horizon_days or _champion_horizon_days(model)
     plan = future_plan(paths, demand, days)

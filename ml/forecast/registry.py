@@ -757,17 +757,82 @@ def _alias_version(client: MlflowClient, alias: str) -> tuple[int, str] | None:
     return int(mv.version), mv.run_id
 
 
+class ChampionUnavailableError(RuntimeError):
+    """The champion is registered but its model cannot be loaded: its artifacts are missing
+    (folder deleted) or corrupt (e.g. a truncated pickle). The message is one line: the
+    version, what is wrong, how to retrain (``retrain_hint``)."""
+
+
+# What loading the pyfunc reads from a version's artifact folder.
+MODEL_FILES = ("MLmodel", "python_model.pkl", "artifacts/forecaster.pkl")
+
+
+def retrain_hint(mlflow_dir: Path) -> str:
+    """How to register a new champion for the data folder that holds ``mlflow_dir``."""
+    root = Path(mlflow_dir).expanduser().resolve().parent
+    return (
+        "retrain to register a new champion: run the job forecast_training (Dagster UI, `make "
+        f"ui`), or from the project folder `KUAJING_DATA_DIR={root} DAGSTER_HOME={root}/dagster "
+        ".venv/bin/dagster job execute -m orchestration.definitions -j forecast_training`"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+def artifact_problem(client: MlflowClient, version: int | str) -> str | None:
+    """What is wrong with a version's model artifacts, or None if they look loadable: the
+    folder or one of ``MODEL_FILES`` missing, or a pickle that does not unpickle. Only local
+    artifact stores are checked (anything else: None)."""
+    uri = client.get_model_version_download_uri(MODEL_NAME, str(version))
+    folder = _local_path(uri)
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        return f"its artifact folder {folder} is missing"
+    for name in MODEL_FILES:
+        if not (folder / name).is_file():
+            return f"{name} is missing from its artifact folder {folder}"
+    import cloudpickle
+
+    for name in ("artifacts/forecaster.pkl", "python_model.pkl"):
+        try:
+            with open(folder / name, "rb") as fh:
+                cloudpickle.load(fh)
+        except Exception as error:  # noqa: BLE001 - any failure to unpickle is corruption
+            return f"{name} in {folder} is corrupt ({_first_line(error)})"
+    return None
+
+
+def _unavailable(client: MlflowClient, version: int, mlflow_dir: Path, error: Exception):
+    problem = artifact_problem(client, version) or f"loading it failed ({_first_line(error)})"
+    return ChampionUnavailableError(
+        f"{MODEL_NAME} v{version} ({CHAMPION}) cannot be loaded: {problem}; "
+        f"{retrain_hint(mlflow_dir)}."
+    )
+
+
 def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
     """The champion, loaded from ``models:/demand_forecast@champion``, and its version.
 
     The version is the one whose run the loaded model came from: if a training run moved the
-    alias between the lookup and the load, the lookup is repeated."""
-    with _tracking(tracking_uri(mlflow_dir)):
+    alias between the lookup and the load, the lookup is repeated. Missing or corrupt
+    artifacts raise ``ChampionUnavailableError`` (one line, no MLflow traceback)."""
+    uri = tracking_uri(mlflow_dir)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with _tracking(uri):
         for _ in range(3):
             champ = current_champion(mlflow_dir)
             if champ is None:
                 raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {mlflow_dir}: train first")
-            model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+            try:
+                model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+            except Exception as error:  # noqa: BLE001 - reported as one line, see _unavailable
+                if current_champion(mlflow_dir) != champ:
+                    continue  # the alias moved while loading: load the new champion
+                raise _unavailable(client, champ[0], mlflow_dir, error) from None
             if model.metadata.run_id == champ[1]:
                 return model, champ[0]
     raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while it was loaded")
@@ -853,7 +918,8 @@ def gate(
     and folds (at the candidate's grain and backtest horizon, ``backtest_horizon`` or the
     config's, so the folds match), unless it equals the candidate's, whose metrics are then
     reused. A candidate without a finite ``wrmsse`` -> challenger, even a first model (the
-    gate's guard cannot be read). No champion -> champion; ``is_better`` -> champion; the same
+    gate's guard cannot be read). No champion, or one whose artifacts are missing or corrupt
+    (``artifact_problem``: it cannot serve) -> champion; ``is_better`` -> champion; the same
     configuration on different data (the same score by construction) -> champion (retrained on
     newer data); else challenger.
     """
@@ -864,6 +930,10 @@ def gate(
     if champ is None:
         return GateDecision(CHAMPION, FIRST_MODEL_REASON, None, None)
     version, run_id = champ
+    broken = artifact_problem(client, version)
+    if broken:
+        why = f"champion v{version} cannot be loaded ({broken}): replaced"
+        return GateDecision(CHAMPION, why, version, None)
     params = client.get_run(run_id).data.params if run_id else {}
     if not _has_config(params):
         return GateDecision(

@@ -110,11 +110,11 @@ def demand_forecast(
 ) -> dg.MaterializeResult:
     from ml.forecast import plots
     from ml.forecast.nightly import NoChampionError, score
-    from ml.forecast.registry import champion_metrics
+    from ml.forecast.registry import ChampionUnavailableError, champion_metrics
 
     try:
         outcome = score(kuajing.paths)
-    except NoChampionError as error:
+    except (NoChampionError, ChampionUnavailableError) as error:
         raise dg.Failure(description=str(error)) from None
     forecast = outcome.forecast
     metrics = champion_metrics(kuajing.paths.mlflow)
