@@ -5,6 +5,7 @@ forecast reads), real SQLite MLflow store, real training on a small synthetic ma
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -244,3 +245,30 @@ def test_scoring_with_a_truncated_model_file_fails_in_one_line(trained, tmp_path
         error.value, "demand_forecast v1 (champion)", "corrupt", damaged, RETRAIN
     )
     assert _asset_failure(paths).description == message
+
+
+def test_the_nightly_forecast_is_also_a_csv_a_seller_opens(trained, tmp_path):
+    paths = _copy(trained, tmp_path / "data")
+    outcome = score(paths)
+    csv_file = paths.out / "demand_forecast.csv"
+    assert outcome.csv == csv_file and csv_file.parent == outcome.parquet.parent
+    raw = csv_file.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: spreadsheets read it as UTF-8
+    lines = raw.decode("utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    assert header == [
+        "sku", "marketplace", "date", "horizon", "p10", "p50", "p90", "mean", "model_version"
+    ]  # fmt: skip
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) == len(outcome.forecast) == 8 * 28
+    for row in rows:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", row[2]), row  # ISO dates, no time
+        assert row[3].isdigit() and row[8] == "1"
+        for value in row[4:8]:
+            assert re.fullmatch(r"\d+(\.\d{1,2})?", value), row  # units to 2 decimals
+    stored = pd.read_parquet(outcome.parquet)
+    read = pd.read_csv(csv_file, encoding="utf-8-sig", parse_dates=["date"])
+    assert (read["date"] == stored["date"]).all() and (read["sku"] == stored["sku"]).all()
+    for col in ("p10", "p50", "p90", "mean"):
+        assert read[col].to_numpy() == pytest.approx(stored[col].round(2).to_numpy(), abs=1e-9)
+    assert (stored["mean"] != stored["mean"].round(2)).any()  # the parquet keeps full precision

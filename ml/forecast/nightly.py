@@ -2,11 +2,12 @@
 
 Both read the marts from the warehouse; scoring loads ``models:/demand_forecast@champion`` from
 the registry (never an in-memory training result) and writes ``forecast.demand_forecast`` in the
-warehouse and ``out/demand_forecast.parquet``.
+warehouse, ``out/demand_forecast.parquet`` and, for spreadsheets, ``out/demand_forecast.csv``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ FORECAST_TABLE = f"{FORECAST_SCHEMA}.demand_forecast"
 # never reads.
 TRAINING_MODELS = tuple(m for m in MODEL_KEYS if m not in ("statsforecast_autoets", "oracle"))
 FORECAST_COLUMNS = ("sku", "marketplace", "date", "horizon", "p10", "p50", "p90", "mean")
+UNIT_COLUMNS = ("p10", "p50", "p90", "mean")
+CSV_DECIMALS = 2  # units in the CSV export (the parquet and the table keep full precision)
 
 
 class NoChampionError(RuntimeError):
@@ -40,6 +43,7 @@ class ScoringOutcome:
     version: int
     history: pd.DataFrame  # daily units per marketplace, the last 90 days (for the plot)
     parquet: Path
+    csv: Path | None = None
 
 
 def read_marts(paths: DataPaths) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -158,10 +162,44 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
     forecast = model.predict(rows)
     forecast = forecast[list(FORECAST_COLUMNS)].assign(model_version=version)
     write_forecast(paths, forecast)
+    parquet, csv = write_exports(paths, forecast)
+    return ScoringOutcome(forecast, version, recent_history(demand), parquet, csv)
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary file beside ``path``, then rename it over ``path``: a reader (or a
+    spreadsheet re-opening the file) never sees half a forecast."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Named by pid (not mkstemp, whose file is private to its owner: the export keeps the
+    # umask's permissions).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def csv_frame(forecast: pd.DataFrame) -> pd.DataFrame:
+    """The forecast as a seller's spreadsheet shows it: units to ``CSV_DECIMALS`` decimals,
+    dates as ISO ``YYYY-MM-DD``."""
+    out = forecast.copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
+    for col in UNIT_COLUMNS:
+        out[col] = out[col].astype(float).round(CSV_DECIMALS)
+    return out
+
+
+def write_exports(paths: DataPaths, forecast: pd.DataFrame) -> tuple[Path, Path]:
+    """``out/demand_forecast.parquet`` (full precision) and ``out/demand_forecast.csv`` beside
+    it (``csv_frame``; UTF-8 with a byte-order mark, so spreadsheets read non-ASCII SKUs)."""
     parquet = paths.out / "demand_forecast.parquet"
-    parquet.parent.mkdir(parents=True, exist_ok=True)
-    forecast.to_parquet(parquet, index=False)
-    return ScoringOutcome(forecast, version, recent_history(demand), parquet)
+    csv = paths.out / "demand_forecast.csv"
+    _replace_atomically(parquet, lambda tmp: forecast.to_parquet(tmp, index=False))
+    rows = csv_frame(forecast)
+    _replace_atomically(csv, lambda tmp: rows.to_csv(tmp, index=False, encoding="utf-8-sig"))
+    return parquet, csv
 
 
 def _champion_horizon_days(model) -> int:

@@ -102,8 +102,8 @@ def demand_forecast_model(
     deps=[MODEL_KEY, *DEMAND_MARTS],
     kinds={"mlflow", "duckdb"},
     description="P10 / P50 / P90 units per SKU x marketplace x day over the horizon, scored by "
-    "`models:/demand_forecast@champion` from the registry; table forecast.demand_forecast and "
-    "out/demand_forecast.parquet.",
+    "`models:/demand_forecast@champion` from the registry; table forecast.demand_forecast, "
+    "out/demand_forecast.parquet and out/demand_forecast.csv.",
 )
 def demand_forecast(
     context: dg.AssetExecutionContext, kuajing: KuajingResource
@@ -139,6 +139,7 @@ def demand_forecast(
                 forecast.head(PREVIEW_ROWS).astype(str).to_markdown(index=False)
             ),
             "parquet": dg.MetadataValue.path(str(outcome.parquet)),
+            "csv": dg.MetadataValue.path(str(outcome.csv)),
             "mlflow_ui": mlflow_ui_hint(kuajing),
         }
     )
