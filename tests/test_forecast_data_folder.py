@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ml.forecast.model import ForecastConfig
-from ml.forecast.nightly import score, train
+from ml.forecast.nightly import NoChampionError, score, train
 from ml.forecast.panel import DEMAND_COLUMNS
 from ml.forecast.registry import (
     CHAMPION,
@@ -200,8 +200,9 @@ def _one_clear_line(error: BaseException, *fragments: str) -> str:
     assert "\n" not in message and len(message) < 700, message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
-    # Raised from None: no MLflow traceback chained under it.
-    assert error.__cause__ is None and error.__suppress_context__
+    # No MLflow traceback chained under it (raised from None, or outside any handler).
+    assert error.__cause__ is None
+    assert error.__suppress_context__ or error.__context__ is None
     return message
 
 
@@ -272,3 +273,20 @@ def test_the_nightly_forecast_is_also_a_csv_a_seller_opens(trained, tmp_path):
     for col in ("p10", "p50", "p90", "mean"):
         assert read[col].to_numpy() == pytest.approx(stored[col].round(2).to_numpy(), abs=1e-9)
     assert (stored["mean"] != stored["mean"].round(2)).any()  # the parquet keeps full precision
+
+
+def test_without_a_champion_scoring_says_why_the_last_version_was_refused(tmp_path, mart):
+    """No revenue at all: the gate cannot read WRMSSE and keeps even the first model out; the
+    nightly forecast then says so instead of asking for a training that just ran."""
+    paths = make_data_folder(tmp_path / "data", mart)
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("UPDATE marts.fct_daily_demand SET revenue_local = 0")
+    con.close()
+    outcome = _train(paths)
+    assert outcome.alias == "challenger" and outcome.reason.startswith("candidate has no wrmsse")
+    with pytest.raises(NoChampionError) as error:
+        score(paths)
+    message = _one_clear_line(
+        error.value, "demand_forecast v1 was registered as challenger because", outcome.reason
+    )
+    assert _asset_failure(paths).description == message

@@ -147,12 +147,20 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
 
     Raises ``NoChampionError`` before any champion, ``ChampionUnavailableError`` (one line)
     when the champion's artifacts are missing or corrupt."""
-    from .registry import current_champion, load_champion, model_input
+    from .registry import current_champion, latest_version, load_champion, model_input
 
     if current_champion(paths.mlflow) is None:
+        newest = latest_version(paths.mlflow)
+        if newest is None:
+            raise NoChampionError(
+                "No model has the alias 'champion' in the registry at "
+                f"{paths.mlflow}: run the `forecast_training` job (or `make run`) first."
+            )
+        version, alias, reason = newest
         raise NoChampionError(
-            "No model has the alias 'champion' in the registry at "
-            f"{paths.mlflow}: run the `forecast_training` job (or `make run`) first."
+            f"No model has the alias 'champion' in the registry at {paths.mlflow}: its newest "
+            f"version, demand_forecast v{version} was registered as {alias or 'no champion'} "
+            f"because {reason or 'of no logged reason'}."
         )
     model, version = load_champion(paths.mlflow)  # ChampionUnavailableError: one line
     demand, skus, markets = read_marts(paths)

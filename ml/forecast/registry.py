@@ -838,6 +838,20 @@ def load_champion(mlflow_dir: Path) -> tuple[mlflow.pyfunc.PyFuncModel, int]:
     raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while it was loaded")
 
 
+def latest_version(mlflow_dir: Path) -> tuple[int, str, str] | None:
+    """(version, alias, gate reason) of the newest version of ``demand_forecast``, or None."""
+    client = _client(mlflow_dir)
+    try:
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    newest = max(versions, key=lambda mv: int(mv.version))
+    tags = newest.tags or {}
+    return int(newest.version), tags.get("gate_decision", ""), tags.get("gate_reason", "")
+
+
 def champion_training_note(mlflow_dir: Path) -> str | None:
     """What the champion's training changed because its history was short, e.g. "trained on
     91 daily periods: 1 fold instead of 3 (3 folds of 28 days need 142 periods)" (its run's
