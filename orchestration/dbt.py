@@ -64,14 +64,17 @@ def ensure_manifest(project: DbtProject, paths: DataPaths) -> Path:
 
 
 class KuajingDbtTranslator(DagsterDbtTranslator):
-    """Sources are the ingest assets (``raw/<entity>``); models are ``<layer>/<model>``."""
+    """Sources are the tables ingest writes (``raw/<entity>``, ``quality/quarantine``); models
+    are ``<layer>/<model>``."""
 
     def __init__(self) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([RAW_SCHEMA, dbt_resource_props["name"]])
+            # raw.<entity> -> raw/<entity> (the ingest assets); quality.quarantine likewise.
+            schema = dbt_resource_props.get("schema") or RAW_SCHEMA
+            return dg.AssetKey([schema, dbt_resource_props["name"]])
         schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props.get(
             "schema"
         )

@@ -384,8 +384,9 @@ def weekly_world() -> dict[str, list[dict]]:
         row["quantity"] += o["quantity"]
         row["revenue"] += o["quantity"] * o["unit_price"]
     orders = [
-        {"order_id": f"W-{monday}-{sku}-{mkt}", "order_date": dt.datetime.combine(monday, dt.time()),
-         "marketplace": mkt, "sku": sku, "quantity": w["quantity"],
+        {"order_id": f"W-{monday}-{sku}-{mkt}",
+         "order_date": dt.datetime.combine(monday, dt.time()), "marketplace": mkt, "sku": sku,
+         "quantity": w["quantity"],
          "unit_price": w["revenue"] / w["quantity"], "currency": cur}
         for (monday, sku, mkt, cur), w in sorted(weeks.items())
     ]

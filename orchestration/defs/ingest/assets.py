@@ -218,6 +218,20 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
     return _ingest
 
 
+def quarantine_spec() -> dg.AssetSpec:
+    """``quality.quarantine``: written by every ingest asset, read by dbt (the catalog flags)."""
+    return dg.AssetSpec(
+        dg.AssetKey(["quality", contract.QUARANTINE.name]),
+        group_name=GROUP,
+        description="Rows the ingest assets refused, with the rule, the reason and the values as "
+        "read (list them with `kuajing quarantine`)",
+        deps=[raw_asset_key(e.name) for e in contract.ENTITIES],
+        kinds={"duckdb"},
+    )
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_ingest_asset(e) for e in contract.ENTITIES])
+    return dg.Definitions(
+        assets=[*(build_ingest_asset(e) for e in contract.ENTITIES), quarantine_spec()]
+    )

@@ -13,12 +13,14 @@ TRAINING_JOB = "forecast_training"
 NIGHTLY_HOUR = 2
 # Weekly retraining: Sunday 03:00, after that night's pipeline has built the marts.
 TRAINING_CRON = "0 3 * * 0"
+# Every asset a run can materialize (quality/quarantine is written by the ingest assets).
+EVERY_ASSET = dg.AssetSelection.all().materializable()
 
 
 def pipeline_job():
     return dg.define_asset_job(
         PIPELINE_JOB,
-        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(MODEL_KEY),
+        selection=EVERY_ASSET - dg.AssetSelection.assets(MODEL_KEY),
         partitions_def=orders_partitions(),
         description="Ingest and check every raw entity (orders for the run's days), build "
         "every dbt model, and score the demand forecast with the registry's champion. The "
@@ -29,7 +31,7 @@ def pipeline_job():
 def full_job():
     return dg.define_asset_job(
         FULL_JOB,
-        selection=dg.AssetSelection.all(),
+        selection=EVERY_ASSET,
         partitions_def=orders_partitions(),
         description="The pipeline with forecast training before scoring: what `make run` runs "
         "when the registry has no champion yet.",
@@ -48,7 +50,7 @@ def training_job():
 def tariff_refresh_job():
     return dg.define_asset_job(
         TARIFF_JOB,
-        selection=dg.AssetSelection.keys(["raw", "tariff_measures"]).downstream()
+        selection=dg.AssetSelection.keys(["raw", "tariff_measures"]).downstream().materializable()
         - dg.AssetSelection.assets(MODEL_KEY),
         description="Re-ingest tariff measures and rebuild what depends on them.",
     )
