@@ -10,7 +10,8 @@
    ``kuajing_pipeline_with_training`` runs instead: it trains (and registers) a demand forecast
    model before scoring.
 4. Read the run's outcome from the Dagster instance: on failure, print the failing assets and
-   their errors (file, column, rule) and the failed checks; on success, a short summary.
+   their errors (file, column, rule) and the failed checks; on success, compact the warehouse
+   file if re-runs left much free space in it, and print a short summary.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tqdm import tqdm
 
 from ml import contract
 from ml.settings import DATA_DIR_ENV, DataPaths, run_date
+from ml.warehouse import compact
 
 PIPELINE_JOB = "kuajing_pipeline"
 FULL_JOB = "kuajing_pipeline_with_training"
@@ -464,7 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    compaction = compact(paths.warehouse)  # the run is over: nothing else holds the file
     print(summarize(paths, run_id, time.monotonic() - started, today))
+    if compaction is not None:
+        print(compaction)
     return 0
 
 
