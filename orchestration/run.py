@@ -283,7 +283,9 @@ def _innermost_message(error) -> str:
     while getattr(error, "cause", None) is not None:
         error = error.cause
     message = (error.message or "").strip()
-    # "ml.ingest.read.MalformedFileError: orders/x.csv: ..." -> "MalformedFileError: ..."
+    # A dg.Failure is a message written for the user: shown as it is. Other errors keep their
+    # class: "ml.ingest.read.MalformedFileError: ..." -> "MalformedFileError: ...".
+    message = re.sub(r"^(?:[\w.]+\.)?Failure: ", "", message)
     return re.sub(r"^[\w.]+\.(\w+: )", r"\1", message)
 
 

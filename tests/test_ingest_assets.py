@@ -85,3 +85,26 @@ def test_the_quarantine_check_shows_sample_failing_rows(tmp_path):
     assert not check.passed
     sample = check.metadata["sample_rows"].value
     assert "orders/2026-10.csv" in sample and "quantity '-2' is out of range" in sample
+
+
+def test_a_failing_step_is_reported_with_its_asset_and_error(tmp_path):
+    from orchestration.run import run_problems
+
+    raw = DataPaths(tmp_path).raw
+    rows = order_rows(dt.date(2026, 10, 31), 2, "O")
+    fx.write_csv(raw, "orders", rows, "good.csv")
+    fx.write_csv(raw, "orders", [{k: v for k, v in r.items() if k != "sku"} for r in rows],
+                 "no sku.csv")  # fmt: skip
+    asset = build_ingest_asset(contract.entity("orders"))
+    resources = {"kuajing": KuajingResource(data_dir=str(tmp_path), run_date="2026-11-30")}
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [asset], partition_key="2026-10-31", resources=resources, instance=instance,
+            raise_on_error=False,
+        )  # fmt: skip
+        assert not result.success
+        problems = run_problems(instance, result.run_id)
+    assert problems == [
+        "  raw__orders failed: raw/orders/no sku.csv: missing required column(s) sku; "
+        "the file has: order_id, order_date, marketplace, quantity, unit_price, currency"
+    ]
