@@ -65,6 +65,7 @@ from ml.importers.common import (
     SourceError,
     amazon_sales_channels,
     find_columns,
+    first_unreadable,
     finish_import,
     local_times,
     merge_order_lines,
@@ -178,17 +179,16 @@ def classify_amazon(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     reasons.mark(price.eq(0).fillna(False), "zero_price")
 
     # The first unreadable value of each row, for the report's examples.
-    note = pd.Series("", index=rows.index, dtype=object)
-    checks = {
-        "amazon-order-id": rows["amazon-order-id"].eq(""),
-        "purchase-date": order_date.isna(),
-        "quantity": quantity.isna() | quantity.lt(0).fillna(False),
-        "item-price": price.isna() | price.lt(0).fillna(False),
-        "currency": ~currency.str.fullmatch("[A-Z]{3}"),
-    }
-    for column, bad in checks.items():
-        hit = bad.to_numpy() & note.eq("").to_numpy()
-        note[hit] = column + " " + rows.loc[hit, column].map(repr)
+    note = first_unreadable(
+        rows,
+        {
+            "amazon-order-id": rows["amazon-order-id"].eq(""),
+            "purchase-date": order_date.isna(),
+            "quantity": quantity.isna() | quantity.lt(0).fillna(False),
+            "item-price": price.isna() | price.lt(0).fillna(False),
+            "currency": ~currency.str.fullmatch("[A-Z]{3}"),
+        },
+    )
     reasons.mark(note.ne(""), "unreadable_value")
 
     values = pd.Series(reasons.values, index=rows.index, dtype=object)

@@ -190,6 +190,16 @@ class FirstReason:
         self.values[hit] = reason
 
 
+def first_unreadable(rows: pd.DataFrame, checks: dict[str, pd.Series]) -> pd.Series:
+    """Per row, the first of ``checks`` (column -> rows whose value is unreadable) it fails,
+    as "column 'value'" for the report's examples; '' where it fails none."""
+    note = pd.Series("", index=rows.index, dtype=object)
+    for column, bad in checks.items():
+        hit = bad.to_numpy() & note.eq("").to_numpy()
+        note[hit] = column + " " + rows.loc[hit, column].map(repr)
+    return note
+
+
 def count_reasons(reasons: pd.Series | np.ndarray, known: Iterable[str]) -> dict[str, int]:
     """Rows per reason, in the order of ``known``; reasons no row has are left out."""
     found = pd.Series(reasons, dtype=object).dropna().value_counts()

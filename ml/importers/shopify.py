@@ -56,6 +56,7 @@ from ml.importers.common import (
     SourceError,
     check_time_zone,
     find_columns,
+    first_unreadable,
     finish_import,
     local_times,
     merge_order_lines,
@@ -221,17 +222,16 @@ def classify_shopify(
     reasons.mark(~status.isin(KEPT_STATUSES), "unknown_financial_status")
     reasons.mark(rows["Lineitem sku"].eq(""), "missing_sku")
     reasons.mark(quantity.eq(0).fillna(False), "zero_quantity")
-    note = pd.Series("", index=rows.index, dtype=object)
-    checks = {
-        "Name": rows["Name"].eq(""),
-        "Created at": order_date.isna(),
-        "Lineitem quantity": quantity.isna() | quantity.lt(0).fillna(False),
-        "Lineitem price": price.isna() | price.lt(0).fillna(False),
-        "Currency": ~currency.str.fullmatch("[A-Z]{3}"),
-    }
-    for column, bad in checks.items():
-        hit = bad.to_numpy() & note.eq("").to_numpy()
-        note[hit] = column + " " + rows.loc[hit, column].map(repr)
+    note = first_unreadable(
+        rows,
+        {
+            "Name": rows["Name"].eq(""),
+            "Created at": order_date.isna(),
+            "Lineitem quantity": quantity.isna() | quantity.lt(0).fillna(False),
+            "Lineitem price": price.isna() | price.lt(0).fillna(False),
+            "Currency": ~currency.str.fullmatch("[A-Z]{3}"),
+        },
+    )
     reasons.mark(note.ne(""), "unreadable_value")
 
     values = pd.Series(reasons.values, index=rows.index, dtype=object)
