@@ -203,9 +203,7 @@ def test_the_run_logs_params_metrics_and_artifacts(first, older, registry, tmp_p
     assert "first model" in (local / "gate_decision.txt").read_text()
 
 
-def test_the_run_is_named_after_model_data_and_time_and_logs_its_dataset(
-    first, older, registry
-):
+def test_the_run_is_named_after_model_data_and_time_and_logs_its_dataset(first, older, registry):
     client = _client(registry)
     run = client.get_run(first.outcome.run_id)
     fp = data_fingerprint(older)
