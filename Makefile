@@ -59,11 +59,17 @@ ui: manifest
 
 MLFLOW_DB := sqlite:///$(KUAJING_DATA_DIR)/mlflow/mlflow.db
 
+# Opening the store first re-bases its artifact paths if the data folder was copied or moved.
+OPEN_MLFLOW_STORE := $(BIN)/python -c "from ml.settings import DataPaths; \
+	from ml.forecast.registry import tracking_uri; tracking_uri(DataPaths.from_env().mlflow)"
+
 mlflow-ui: install
+	$(OPEN_MLFLOW_STORE)
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_DB)" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 # `mlflow models serve` starts uvicorn from PATH: the venv's bin must come first.
 serve-model: install
+	$(OPEN_MLFLOW_STORE)
 	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(MLFLOW_DB)" \
 		$(BIN)/mlflow models serve -m "models:/demand_forecast@champion" \
 		--env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
