@@ -217,7 +217,13 @@ def test_the_code_location_name_does_not_depend_on_the_checkout_folder(tmp_path)
     shutil.copytree(PROJECT_ROOT, clone, ignore=shutil.ignore_patterns(
         ".venv", ".tools", "data", ".git", "target", "__pycache__", "*.duckdb"))  # fmt: skip
     shutil.copytree(PROJECT_ROOT / "dbt_project" / "target", clone / "dbt_project" / "target")
-    env = {**os.environ, "KUAJING_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(clone)}
+    (tmp_path / "data" / "dagster").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "KUAJING_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path / "data" / "dagster"),
+        "PYTHONPATH": str(clone),
+    }
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
         cwd=clone, env=env, capture_output=True, text=True, timeout=300,
