@@ -5,7 +5,6 @@ Runs of the pipeline go through Dagster (``make run``, the nightly schedule, the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -409,10 +408,9 @@ JSON_OPTION = click.option(
 
 
 def write_json(json_file: Path | None, figures: dict) -> None:
-    if json_file:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(figures, indent=2))
-        click.echo(f"Wrote {json_file}")
+    from ml.bench.output import write_json as write
+
+    write(json_file, figures, echo=click.echo)
 
 
 @main.group()
@@ -447,7 +445,7 @@ def bench_pipeline(
     skus: str, marketplaces: int, scenario: str, json_file: Path | None, workdir: Path | None
 ) -> None:
     """Wall time and peak memory of generation, ingest + checks, and dbt build."""
-    from ml.bench import format_table, run_pipeline_bench
+    from ml.bench.pipeline import format_table, run_pipeline_bench
 
     try:
         sizes = [int(s) for s in skus.split(",") if s.strip()]
@@ -489,8 +487,8 @@ def bench_forecast(
     data_dir: Path | None, folds: int, models: str | None, grain: str, json_file: Path | None
 ) -> None:
     """Backtest Kuajing against baselines and peers on the same folds; scoring speed."""
+    from ml.bench.forecast import format_table, run_forecast_bench
     from ml.forecast import MODEL_KEYS, ForecastConfig
-    from ml.forecast.bench import format_table, run_forecast_bench
 
     chosen = tuple(m.strip() for m in (models or ",".join(MODEL_KEYS)).split(",") if m.strip())
     unknown = sorted(set(chosen) - set(MODEL_KEYS))

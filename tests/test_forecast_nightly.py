@@ -4,7 +4,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml.forecast.bench import TARGETS, replicate_series, verdict
+from ml.bench.forecast import TARGETS, replicate_series, verdict
 from ml.forecast.nightly import future_plan
 from ml.settings import DataPaths
 
@@ -113,7 +113,7 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
 
 
 def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
-    from ml.forecast.bench import format_table
+    from ml.bench.forecast import format_table
 
     models = {
         "kuajing": {"wape": 0.9, "wape_mean": 1.05, "rmsse": 0.7, "bias": -0.04,
@@ -147,8 +147,8 @@ def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
 
 
 def test_scoring_speed_forecasts_every_replicated_series_over_the_horizon():
+    from ml.bench.forecast import scoring_speed
     from ml.forecast import ForecastConfig, build_panel, fit
-    from ml.forecast.bench import scoring_speed
     from ml.forecast.synthetic import synthetic_mart
 
     mart = synthetic_mart(n_skus=6, days=200)

@@ -103,22 +103,14 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, kuajing: KuajingResource):
         # Imported here: the Great Expectations import costs seconds and only runs with checks.
-        from ml.ingest import (
-            MalformedFileError,
-            ensure_tables,
-            ingest_entity,
-            quarantine,
-            reconcile,
-        )
-        from ml.ingest.tables import raw_scope_sql
-        from ml.quality import run_suite
+        from ml.ingest import MalformedFileError, quarantine
+        from ml.quality.checks import ingest_and_check
 
         days = partition_dates(context) if partitioned else None
         raw_dir = kuajing.paths.raw
         with kuajing.connect() as con:
-            ensure_tables(con)
             try:
-                result = ingest_entity(
+                checked = ingest_and_check(
                     con,
                     raw_dir,
                     entity.name,
@@ -129,15 +121,7 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             except MalformedFileError as error:
                 # One line naming the file and what is wrong, not a DuckDB traceback.
                 raise dg.Failure(description=f"raw/{error}") from None
-            recon = reconcile(con, entity.name, context.run_id)
-            failing = quarantine.sample(con, entity=entity.name, run_id=context.run_id)
-            accepted = con.execute(
-                f"SELECT {', '.join(entity.column_names)} FROM {contract.RAW_SCHEMA}."
-                f"{entity.name} WHERE {raw_scope_sql(entity.name, days)}"
-            ).df()
-            rows_in_table = con.execute(
-                f"SELECT count(*) FROM {contract.RAW_SCHEMA}.{entity.name}"
-            ).fetchall()[0][0]
+        result, recon, rows_in_table = checked.result, checked.reconciliation, checked.rows_in_table
 
         if not result.present:
             if entity.required:
@@ -177,16 +161,13 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             }
         yield dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
 
-        if result.present:
-            suite = run_suite(
-                entity.name, accepted, run_date=kuajing.today(), min_rows=0 if partitioned else 1
-            )
+        if checked.suite is not None:
             yield dg.AssetCheckResult(
                 check_name=SUITE_CHECK,
-                passed=bool(suite.success),
+                passed=bool(checked.suite.success),
                 metadata={
-                    "rows_validated": len(accepted),
-                    "results": dg.MetadataValue.md(suite.as_markdown()),
+                    "rows_validated": checked.rows_validated,
+                    "results": dg.MetadataValue.md(checked.suite.as_markdown()),
                 },
             )
         else:
@@ -209,7 +190,9 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
                 "by_rule": dict(result.quarantined_by_rule),
                 # The first failing rows, so the UI shows what to fix, not only how many.
                 "sample_rows": dg.MetadataValue.md(
-                    _markdown_table(failing[list(quarantine.LISTED)], len(failing))
+                    _markdown_table(
+                        checked.failing_rows[list(quarantine.LISTED)], len(checked.failing_rows)
+                    )
                 ),
                 "see_all": "kuajing quarantine --entity " + entity.name,
             },

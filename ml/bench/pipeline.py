@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from ml import contract
+from ml.bench.output import Column, machine, text_table
 from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
+from ml.settings import run_date as run_date_setting
 
 STAGES = ("generate", "ingest_checks", "dbt_build")
 
@@ -45,34 +47,25 @@ def measure(command: list[str], env: dict[str, str] | None = None, cwd: Path | N
 
 
 def ingest_all(data_dir: Path, run_date: dt.date | None = None) -> dict:
-    """Ingest and check every entity, in reference order, as the pipeline's ingest assets do."""
+    """Ingest and check every entity, in reference order, with the function the pipeline's
+    ingest assets call (``ml.quality.checks.ingest_and_check``)."""
     import duckdb
 
-    from ml.ingest import ensure_tables, ingest_entity, reconcile
-    from ml.quality import run_suite
+    from ml.quality.checks import ingest_and_check
 
     paths = DataPaths.from_env(data_dir)
-    run_date = run_date or dt.datetime.now(dt.UTC).date()
+    run_date = run_date or run_date_setting()
     summary: dict[str, dict] = {}
     con = duckdb.connect(str(paths.warehouse))
     try:
-        ensure_tables(con)
         for name in contract.ingest_order():
-            entity = contract.entity(name)
-            result = ingest_entity(con, paths.raw, name, run_id="bench", run_date=run_date)
-            recon = reconcile(con, name, "bench")
-            suite_ok = None
-            if result.present:
-                accepted = con.execute(
-                    f"SELECT {', '.join(entity.column_names)} FROM {contract.RAW_SCHEMA}.{name}"
-                ).df()
-                suite_ok = bool(run_suite(name, accepted).success)
+            checked = ingest_and_check(con, paths.raw, name, run_id="bench", run_date=run_date)
             summary[name] = {
-                "rows_read": result.rows_read,
-                "accepted": result.rows_accepted,
-                "quarantined": result.rows_quarantined,
-                "reconciles": bool(recon.ok),
-                "suite_passed": suite_ok,
+                "rows_read": checked.result.rows_read,
+                "accepted": checked.result.rows_accepted,
+                "quarantined": checked.result.rows_quarantined,
+                "reconciles": bool(checked.reconciliation.ok),
+                "suite_passed": None if checked.suite is None else bool(checked.suite.success),
             }
     finally:
         con.close()
@@ -100,7 +93,7 @@ def bench_size(n_skus: int, root: Path, scenario: str) -> dict:
                 str(n_skus),
             ]
         ),
-        "ingest_checks": measure([python, "-m", "ml.bench", "ingest", str(data_dir)]),
+        "ingest_checks": measure([python, "-m", "ml.bench.pipeline", "ingest", str(data_dir)]),
         "dbt_build": measure(
             [str(dbt_executable()), "build", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
             env=dbt_env(paths),
@@ -156,7 +149,7 @@ def run_pipeline_bench(
             shutil.rmtree(root, ignore_errors=True)
     return {
         "benchmark": "pipeline",
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": machine(),
         "marketplaces": marketplaces,
         "scenario": scenario,
         "sizes": results,
@@ -169,19 +162,24 @@ def run_pipeline_bench(
     }
 
 
+SIZE_COLUMNS = (
+    Column("SKUs", 7, ","),
+    Column("orders", 11, ",", "order_rows"),
+    Column("generate s", 12, ".1f", "generate"),
+    Column("ingest+chk s", 14, ".1f", "ingest_checks"),
+    Column("dbt s", 8, ".1f", "dbt_build"),
+    Column("ing+dbt s", 11, ".1f", "ingest_checks_dbt_seconds"),
+    Column("peak MB", 9, ".0f", "peak_rss_mb"),
+)
+
+
 def format_table(report: dict) -> str:
-    header = (
-        f"{'SKUs':>7} {'orders':>10} {'generate s':>11} {'ingest+chk s':>13} "
-        f"{'dbt s':>7} {'ing+dbt s':>10} {'peak MB':>8}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in report["sizes"]:
-        s = r["stages"]
-        lines.append(
-            f"{r['skus']:>7,} {r['order_rows']:>10,} {s['generate']['seconds']:>11.1f} "
-            f"{s['ingest_checks']['seconds']:>13.1f} {s['dbt_build']['seconds']:>7.1f} "
-            f"{r['ingest_checks_dbt_seconds']:>10.1f} {r['peak_rss_mb']:>8.0f}"
-        )
+    rows = [
+        {**r, "SKUs": r["skus"], **{k: v["seconds"] for k, v in r["stages"].items()}}
+        for r in report["sizes"]
+    ]
+    lines = text_table(SIZE_COLUMNS, rows)
+    lines.insert(1, "-" * len(lines[0]))
     if report["growth_exponent"]:
         lines.append(
             "time growth exponent vs SKUs (1.0 = linear): "
@@ -201,4 +199,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "ingest":
         _ingest_main(sys.argv[2])
     else:
-        sys.exit("usage: python -m ml.bench ingest DATA_DIR")
+        sys.exit("usage: python -m ml.bench.pipeline ingest DATA_DIR")

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml.bench.output import Column, progress, text_table
+from ml.forecast.backtest import MODEL_KEYS, backtest, compare
+from ml.forecast.model import ForecastConfig, fit, predict
+from ml.forecast.nightly import read_marts
+from ml.forecast.panel import PERIOD_DAYS, build_panel
 from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
-
-from .backtest import MODEL_KEYS, backtest, compare
-from .model import ForecastConfig, fit, predict
-from .nightly import read_marts
-from .panel import PERIOD_DAYS, build_panel
 
 SCORING_SERIES = 10_000
 TARGETS = {
@@ -69,7 +69,7 @@ def has_marts(paths: DataPaths) -> bool:
 
 def build_marts(paths: DataPaths, echo: Callable[[str], None]) -> None:
     """Ingest and check the raw files, then ``dbt build``: what the pipeline does before ML."""
-    from ml.bench import ingest_all
+    from ml.bench.pipeline import ingest_all
 
     echo(f"Building the marts in {paths.warehouse} (ingest + checks + dbt build)")
     ingest_all(paths.root)
@@ -145,8 +145,6 @@ def run_forecast_bench(
     scoring_series: int = SCORING_SERIES,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    from tqdm import tqdm
-
     from ml.forecast.registry import data_fingerprint
     from ml.simulator import GroundTruth
 
@@ -167,14 +165,14 @@ def run_forecast_bench(
 
         started = time.perf_counter()
         panel = build_panel(demand, skus=skus, marketplaces=markets, grain=config.grain)
-        with tqdm(total=len(wanted) * n_folds, desc="backtest", unit="fold") as bar:
+        with progress(len(wanted) * n_folds, "backtest", "fold") as step:
             result = backtest(
                 panel=panel,
                 config=config,
                 n_folds=n_folds,
                 models=wanted,
                 truth=truth,
-                progress=lambda step: (bar.set_postfix_str(step), bar.update()),
+                progress=step,
             )
         backtested = time.perf_counter()
         echo("Training the final model on the whole history")
@@ -275,6 +273,23 @@ def _dormancy_lines(report: dict) -> list[str]:
     return lines
 
 
+MODEL_COLUMNS = (
+    Column("model", 24),
+    Column("WAPE", 8, ".3f", "wape"),
+    Column("(mean)", 8, ".3f", "wape_mean"),
+    Column("RMSSE", 8, ".3f", "rmsse"),
+    Column("WRMSSE", 8, ".3f", "wrmsse"),
+    Column("bias", 8, "+.3f"),
+    Column("pinball", 9, ".3f"),
+    Column("P10-P90", 9, ".1%", "coverage_p10_p90"),
+    Column("PIT cov", 9, ".1%", "coverage_p10_p90_pit"),
+    Column("vs oracle", 10, ".3f", "wape_vs_oracle"),
+    Column("vs snaive", 10, ".3f", "wape_vs_seasonal_naive"),
+    Column("fit s", 8, ".1f", "fit_seconds"),
+    Column("pred s", 8, ".1f", "predict_seconds"),
+)
+
+
 def format_table(report: dict) -> str:
     lines = [
         f"Forecast backtest on {report['data']['source']}: {report['data']['rows']:,} rows, "
@@ -282,25 +297,8 @@ def format_table(report: dict) -> str:
         f"{report['data']['date_to']}; {report['grain']} grain, horizon {report['horizon']}, "
         f"{report['folds']} folds (cutoffs {', '.join(report['cutoffs'])})",
         "",
-        f"{'model':<24}{'WAPE':>8}{'(mean)':>8}{'RMSSE':>8}{'WRMSSE':>8}{'bias':>8}{'pinball':>9}"
-        f"{'P10-P90':>9}{'PIT cov':>9}{'vs oracle':>10}{'vs snaive':>10}{'fit s':>8}"
-        f"{'pred s':>8}",
+        *text_table(MODEL_COLUMNS, [{"model": k, **m} for k, m in report["models"].items()]),
     ]
-
-    def cell(value, fmt: str, width: int) -> str:
-        return ("-" if value is None else format(value, fmt)).rjust(width)
-
-    for name, m in report["models"].items():
-        lines.append(
-            f"{name:<24}{cell(m['wape'], '.3f', 8)}{cell(m.get('wape_mean'), '.3f', 8)}"
-            f"{cell(m['rmsse'], '.3f', 8)}{cell(m.get('wrmsse'), '.3f', 8)}"
-            f"{cell(m['bias'], '+.3f', 8)}"
-            f"{cell(m.get('pinball'), '.3f', 9)}{cell(m.get('coverage_p10_p90'), '.1%', 9)}"
-            f"{cell(m.get('coverage_p10_p90_pit'), '.1%', 9)}"
-            f"{cell(m.get('wape_vs_oracle'), '.3f', 10)}"
-            f"{cell(m.get('wape_vs_seasonal_naive'), '.3f', 10)}"
-            f"{cell(m.get('fit_seconds'), '.1f', 8)}{cell(m.get('predict_seconds'), '.1f', 8)}"
-        )
     lines += _dormancy_lines(report)
     s = report["scoring"]
     lines += [
