@@ -35,9 +35,8 @@ from tqdm import tqdm
 from ml import contract
 from ml.settings import DATA_DIR_ENV, DataPaths, run_date
 from ml.warehouse import compact
+from orchestration.names import FULL_JOB, PIPELINE_JOB
 
-PIPELINE_JOB = "kuajing_pipeline"
-FULL_JOB = "kuajing_pipeline_with_training"
 DAGSTER_YAML = """\
 # Kuajing's local Dagster instance (run history, schedules, sensors) lives in this folder.
 telemetry:
@@ -53,6 +52,7 @@ LOCK_FILE = "make-run.lock"  # in the Dagster folder: the launch and pid of a ru
 # past (an export that stopped arriving).
 STALE_AFTER_DAYS = 3
 ERROR_LINES = 6  # lines of an error message shown per failing step
+POLL_SECONDS = 1.0  # how often the progress bar asks the instance for new steps
 
 
 class PipelineError(RuntimeError):
@@ -217,7 +217,7 @@ def run_pipeline(
         **os.environ,
         DATA_DIR_ENV: str(paths.root),
         "DAGSTER_HOME": str(paths.dagster_home),
-        # line by line: the progress bar and the log follow the run as it happens
+        # line by line: the log follows the run as it happens
         "PYTHONUNBUFFERED": "1",
     }
     tags = {
@@ -231,25 +231,17 @@ def run_pipeline(
     ]  # fmt: skip
     log_file.parent.mkdir(parents=True, exist_ok=True)
     lock = paths.dagster_home / LOCK_FILE
-    step_start = re.compile(r" - (\S+) - STEP_START - ")
     with (
         log_file.open("w") as log,
         tqdm(
             desc="pipeline", unit=" step", bar_format="{desc}: {n} steps {elapsed} {postfix}"
         ) as bar,
+        dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance,
     ):
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         lock.write_text(json.dumps({"launch_id": launch_id, "pid": process.pid}))
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                log.write(line)
-                if m := step_start.search(line):
-                    bar.update(1)
-                    bar.set_postfix_str(m.group(1))
-            process.wait()
+            follow_steps(instance, launch_id, process, bar)
         finally:
             lock.unlink(missing_ok=True)
 
@@ -271,6 +263,30 @@ def run_pipeline(
         + f"\nFull log: {log_file}\n"
         "Open the UI (`make ui`) to see each step's logs and checks."
     )
+
+
+def follow_steps(instance, launch_id: str, process: subprocess.Popen, bar: tqdm) -> None:
+    """Advance the progress bar on each step the run starts, read from the instance's event
+    log (not from the process's output) until the process ends."""
+    import dagster as dg
+
+    run_id, cursor = None, None
+    while True:
+        done = process.poll() is not None
+        if run_id is None:
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: launch_id}), limit=1)
+            run_id = runs[0].run_id if runs else None
+        if run_id is not None:
+            page = instance.get_records_for_run(
+                run_id, cursor=cursor, of_type=dg.DagsterEventType.STEP_START
+            )
+            cursor = page.cursor
+            for record in page.records:
+                bar.update(1)
+                bar.set_postfix_str(record.event_log_entry.dagster_event.step_key)
+        if done:
+            return
+        time.sleep(POLL_SECONDS)
 
 
 def log_tail(log_file: Path, lines: int = ERROR_LINES) -> list[str]:

@@ -12,6 +12,7 @@ import dagster as dg
 
 from ml import contract
 from ml.contract import Entity
+from orchestration.metadata import markdown_preview
 from orchestration.resources import KuajingResource
 from orchestration.settings import orders_partitions
 
@@ -19,7 +20,6 @@ GROUP = "ingest"
 SUITE_CHECK = "contract_suite"
 RECONCILIATION_CHECK = "reconciliation"
 QUARANTINE_CHECK = "no_quarantined_rows"
-PREVIEW_ROWS = 5
 
 
 def raw_asset_key(entity_name: str) -> dg.AssetKey:
@@ -48,12 +48,6 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
         return None
     key_range = context.partition_key_range
     return dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
-
-
-def _markdown_table(df, rows: int = PREVIEW_ROWS) -> str:
-    if df is None or df.empty:
-        return "_no rows_"
-    return df.head(rows).astype(str).to_markdown(index=False)
 
 
 def _previous_row_count(context: dg.AssetExecutionContext, key: dg.AssetKey) -> int | None:
@@ -144,7 +138,7 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             "dagster/row_count": rows_in_table,
             "change_in_rows": (rows_in_table - previous) if previous is not None else None,
             "quarantined_by_rule": dict(result.quarantined_by_rule),
-            "preview": dg.MetadataValue.md(_markdown_table(result.preview)),
+            "preview": markdown_preview(result.preview),
         }
         if days is not None:
             metadata["partition_range"] = f"{days[0]}...{days[1]}"
@@ -189,10 +183,8 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
                 "rows_quarantined": result.rows_quarantined,
                 "by_rule": dict(result.quarantined_by_rule),
                 # The first failing rows, so the UI shows what to fix, not only how many.
-                "sample_rows": dg.MetadataValue.md(
-                    _markdown_table(
-                        checked.failing_rows[list(quarantine.LISTED)], len(checked.failing_rows)
-                    )
+                "sample_rows": markdown_preview(
+                    checked.failing_rows[list(quarantine.LISTED)], len(checked.failing_rows)
                 ),
                 "see_all": "kuajing quarantine --entity " + entity.name,
             },

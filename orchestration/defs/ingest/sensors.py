@@ -5,9 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.names import TARIFF_JOB
 from orchestration.resources import KuajingResource
-
-TARIFF_JOB = "tariff_refresh"
 
 
 def tariff_file_fingerprint(folder: Path) -> dict[str, list[float]]:

@@ -11,9 +11,8 @@ from orchestration.dbt import (
     kuajing_dbt_project,
     warehouse_env,
 )
+from orchestration.metadata import PREVIEW_ROWS, markdown_preview
 from orchestration.resources import KuajingResource
-
-PREVIEW_ROWS = 5
 
 
 def table_metadata(kuajing: KuajingResource, schema: str, table: str) -> dict:
@@ -30,7 +29,7 @@ def table_metadata(kuajing: KuajingResource, schema: str, table: str) -> dict:
         metadata: dict = {"dagster/row_count": rows}
         if schema == "marts":
             preview = con.execute(f'SELECT * FROM "{schema}"."{table}" LIMIT {PREVIEW_ROWS}').df()
-            metadata["preview"] = dg.MetadataValue.md(preview.astype(str).to_markdown(index=False))
+            metadata["preview"] = markdown_preview(preview)
         return metadata
 
 

@@ -4,12 +4,9 @@ tariff refresh when new tariff files arrive."""
 import dagster as dg
 
 from orchestration.defs.forecast.assets import FORECAST_KEY, MODEL_KEY
-from orchestration.defs.ingest.sensors import TARIFF_JOB
+from orchestration.names import FULL_JOB, PIPELINE_JOB, TARIFF_JOB, TRAINING_JOB
 from orchestration.settings import orders_partitions, schedule_timezone
 
-PIPELINE_JOB = "kuajing_pipeline"
-FULL_JOB = "kuajing_pipeline_with_training"
-TRAINING_JOB = "forecast_training"
 NIGHTLY_HOUR = 2
 # Weekly retraining: Sunday 03:00, after that night's pipeline has built the marts.
 TRAINING_CRON = "0 3 * * 0"
