@@ -77,5 +77,6 @@ serve-model: install
 lint: install
 	$(BIN)/ruff check ml orchestration tests
 
+# The README's contract section and dbt's sources file, generated from ml/contract.py.
 docs: install
 	$(BIN)/python -m ml.docs

@@ -553,9 +553,14 @@ def entity(name: str) -> Entity:
 
 # Metadata columns every ``raw.<entity>`` table carries after the contract columns.
 LINEAGE_COLUMNS: dict[str, str] = {
-    "_source_file": "VARCHAR",  # path relative to the raw folder
-    "_source_row": "BIGINT",  # 1-based data row number in the file (header excluded)
+    "_source_file": "VARCHAR",
+    "_source_row": "BIGINT",
     "_ingested_at": "TIMESTAMP",
+}
+LINEAGE_DESCRIPTIONS: dict[str, str] = {
+    "_source_file": "file the row was read from, relative to the raw folder",
+    "_source_row": "1-based data row number in that file",
+    "_ingested_at": "when the ingest layer loaded the row",
 }
 
 
@@ -563,7 +568,8 @@ LINEAGE_COLUMNS: dict[str, str] = {
 class Table:
     schema: str
     name: str
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type
+    descriptions: dict[str, str] = field(default_factory=dict)  # name -> meaning (dbt docs)
 
     @property
     def qualified(self) -> str:
@@ -577,17 +583,32 @@ QUARANTINE = Table(
     {
         "entity": "VARCHAR",
         "source_file": "VARCHAR",
-        "row_number": "BIGINT",  # NULL for file-level findings (empty_file)
+        "row_number": "BIGINT",
         "failed_rule": "VARCHAR",
         "failed_rules": "VARCHAR[]",
-        "reason": "VARCHAR",  # human-readable: column, value and what was expected
-        "original_values": "JSON",  # the row exactly as read, every value a string
-        "partition_key": "VARCHAR",  # orders: the day the row belongs to, if it has one
+        "reason": "VARCHAR",
+        "original_values": "JSON",
+        "partition_key": "VARCHAR",
         "run_id": "VARCHAR",
         "quarantined_at": "TIMESTAMP",
-        # The row's key, trimmed ({"sku": "SKU1"}): a quarantined catalog row still names the
-        # SKU it describes, so the orders of that SKU are not orphans (see ingest.rules).
         "row_key": "JSON",
+    },
+    {
+        "entity": "the contract entity the file belongs to, e.g. catalog",
+        "source_file": "file the row was read from, relative to the raw folder",
+        "row_number": "1-based data row number in that file (header excluded); NULL for a "
+        "file-level finding (empty_file)",
+        "failed_rule": "the first rule the row broke",
+        "failed_rules": "every rule the row broke, in reporting order",
+        "reason": "readable reason: column, value and what was expected, one clause per rule",
+        "original_values": "the row as read, every value a string; keys are the file's column "
+        'names as written (e.g. "sku" or "SKU")',
+        "partition_key": "orders: the day the row belongs to, if it has one",
+        "run_id": "the ingest run that quarantined it",
+        "quarantined_at": "when it was quarantined",
+        # A quarantined catalog row still names the SKU it describes, so the orders of that SKU
+        # are not orphans (see ingest.rules).
+        "row_key": 'the row\'s key as read, trimmed, e.g. {"sku": "SKU1"} (NULL for a file)',
     },
 )
 INGEST_LOG = Table(
@@ -611,7 +632,8 @@ def raw_table(name: str) -> Table:
     e = entity(name)
     cols = {c.name: c.duckdb_type for c in e.columns}
     cols.update(LINEAGE_COLUMNS)
-    return Table(RAW_SCHEMA, e.name, cols)
+    descriptions = {c.name: c.description for c in e.columns} | LINEAGE_DESCRIPTIONS
+    return Table(RAW_SCHEMA, e.name, cols, descriptions)
 
 
 def ingest_order() -> tuple[str, ...]:
