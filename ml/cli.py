@@ -494,8 +494,9 @@ def bench_forecast(
     unknown = sorted(set(chosen) - set(MODEL_KEYS))
     if unknown:
         raise click.ClickException(f"unknown models {unknown}; known: {', '.join(MODEL_KEYS)}")
+    config = ForecastConfig(grain=grain)  # type: ignore[arg-type]  # click.Choice checked it
     report = run_forecast_bench(
-        data_dir, n_folds=folds, models=chosen, config=ForecastConfig(grain=grain), echo=click.echo
+        data_dir, n_folds=folds, models=chosen, config=config, echo=click.echo
     )
     write_json(json_file, report)
     click.echo(format_table(report))

@@ -13,7 +13,7 @@ from ml.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 SOURCES = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
-SOURCES_HEADER = "# Generated from ml/contract.py by `make docs`: edit the contract, not this file.\n"
+SOURCES_HEADER = "# Generated from ml/contract.py by `make docs`: edit the contract, not this.\n"
 RAW_DESCRIPTION = (
     "The raw data contract (ml/contract.py) as loaded by the ingest layer: one table per entity, "
     "contract columns typed, plus lineage columns. Rows that break a contract rule are in "

@@ -76,9 +76,9 @@ class KuajingDbtTranslator(DagsterDbtTranslator):
             schema = dbt_resource_props.get("schema") or RAW_SCHEMA
             return dg.AssetKey([schema, dbt_resource_props["name"]])
         schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props.get(
-            "schema"
+            "schema", "marts"
         )
-        return dg.AssetKey([schema, dbt_resource_props["name"]])
+        return dg.AssetKey([str(schema), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":

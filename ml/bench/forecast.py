@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from ml.forecast.panel import PERIOD_DAYS, build_panel
 from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
 
 SCORING_SERIES = 10_000
-TARGETS = {
+TARGETS: dict[str, Any] = {
     "wape_vs_oracle_max": 1.10,
     "wape_vs_seasonal_naive_max": 0.75,
     "coverage_p10_p90_range": [0.75, 0.85],

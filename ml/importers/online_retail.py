@@ -818,10 +818,10 @@ def _non_product_codes(lines: pd.DataFrame) -> dict[str, dict[str, object]]:
         text = group["description"].dropna()
         text = text[text != ""]
         found[str(code)] = {
-            "rows": len(group),
+            "rows": int(len(group)),
             "description": str(text.mode().iloc[0]) if len(text) else "",
         }
-    return dict(sorted(found.items(), key=lambda kv: (-int(kv[1]["rows"]), kv[0])))
+    return dict(sorted(found.items(), key=lambda kv: (-int(str(kv[1]["rows"])), kv[0])))
 
 
 def _unmatched_breakdown(unmatched: pd.DataFrame, sales: pd.DataFrame) -> dict[str, int]:

@@ -188,7 +188,7 @@ def range_words(column: Column) -> str:
     low = None if lo is None else (">" if column.min_exclusive else ">=") + " " + _fmt(lo)
     if hi is None:
         return low or ""
-    if low is None:
+    if lo is None:
         return f"<= {_fmt(hi)}"
     if column.min_exclusive:
         return f"{low} and <= {_fmt(hi)}"

@@ -7,6 +7,7 @@ quarantined. Orders are partitioned by day; every other entity is replaced whole
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 
@@ -128,7 +129,7 @@ def build_ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             context.log.warning(f"{entity.name}: rule skipped: {skipped}")
 
         previous = _previous_row_count(context, key)
-        metadata = {
+        metadata: dict[str, Any] = {
             "present": result.present,
             "files": len(result.files),
             "rows_read": result.rows_read,

@@ -47,8 +47,11 @@ def build_dbt_assets(paths: DataPaths) -> dg.AssetsDefinition:
         # Metadata is added once dbt has released the DuckDB file (it holds a write lock).
         for event in events:
             if isinstance(event, dg.Output | dg.AssetMaterialization):
-                key = event.asset_key if isinstance(event, dg.AssetMaterialization) else None
-                key = key or context.asset_key_for_output(event.output_name)
+                key = (
+                    event.asset_key
+                    if isinstance(event, dg.AssetMaterialization)
+                    else context.asset_key_for_output(event.output_name)
+                )
                 if len(key.path) == 2:
                     event = event.with_metadata(
                         {**event.metadata, **table_metadata(kuajing, *key.path)}
