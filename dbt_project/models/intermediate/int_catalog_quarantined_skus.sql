@@ -13,23 +13,30 @@ catalog as (
 
 issues as (
     select
-        sku,
-        'raw/' || source_file as catalog_file,
-        source_row as catalog_row,
-        failed_rules,
-        'raw/' || source_file || ' row ' || coalesce(cast(source_row as varchar), '?') || ': '
-            || array_to_string(failed_rules, ', ') || ': ' || reason as issue
+        quarantined.sku,
+        'raw/' || quarantined.source_file as catalog_file,
+        quarantined.source_row as catalog_row,
+        quarantined.failed_rules,
+        'raw/'
+        || quarantined.source_file
+        || ' row '
+        || coalesce(cast(quarantined.source_row as varchar), '?')
+        || ': '
+        || array_to_string(quarantined.failed_rules, ', ') || ': ' || quarantined.reason as issue
     from quarantined
     -- a duplicate whose first row was accepted leaves the SKU in the catalog
-    where sku not in (select sku from catalog where sku is not null)
+    where quarantined.sku not in (
+            select catalog.sku from catalog
+            where catalog.sku is not null
+        )
 ),
 
 final as (
     select
         sku,
         string_agg(issue, '; ' order by catalog_file, catalog_row) as catalog_issue,
-        arg_min(catalog_file, {'file': catalog_file, 'row': catalog_row}) as catalog_file,
-        arg_min(catalog_row, {'file': catalog_file, 'row': catalog_row}) as catalog_row,
+        arg_min(catalog_file, { 'file': catalog_file, 'row': catalog_row }) as catalog_file,
+        arg_min(catalog_row, { 'file': catalog_file, 'row': catalog_row }) as catalog_row,
         array_to_string(list_sort(list_distinct(flatten(list(failed_rules)))), ', ')
             as failed_rules,
         count(*) as quarantined_rows

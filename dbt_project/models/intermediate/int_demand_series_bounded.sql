@@ -13,7 +13,10 @@ with orders as (
 ),
 
 prices as (
-    select sku, marketplace, min(valid_from) as first_price_date
+    select
+        sku,
+        marketplace,
+        min(valid_from) as first_price_date
     from {{ ref('stg_raw__prices') }}
     group by sku, marketplace
 ),

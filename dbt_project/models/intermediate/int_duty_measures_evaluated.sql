@@ -43,31 +43,38 @@ priced as (
         -- the contract guarantees the rate columns match the rate type (incomplete_rate rule)
         case measures.rate_type
             when 'ad_valorem' then measures.ad_valorem_rate * scenarios.customs_value_usd
-            when 'compound' then measures.ad_valorem_rate * scenarios.customs_value_usd
-                + (measures.specific_rate * rate_fx.usd_per_unit
-                * case when measures.specific_unit = 'kg' then scenarios.weight_kg else 1.0 end)
+            when 'compound'
+                then measures.ad_valorem_rate * scenarios.customs_value_usd
+                    + (
+                        measures.specific_rate * rate_fx.usd_per_unit
+                        * case
+                            when measures.specific_unit = 'kg' then scenarios.weight_kg else 1.0
+                        end
+                    )
             -- specific and per_item: an amount per kg or per item
-            else (measures.specific_rate * rate_fx.usd_per_unit
-                * case when measures.specific_unit = 'kg' then scenarios.weight_kg else 1.0 end)
+            else (
+                measures.specific_rate * rate_fx.usd_per_unit
+                * case when measures.specific_unit = 'kg' then scenarios.weight_kg else 1.0 end
+            )
         end as full_amount_usd
     from scenarios
     inner join measures
         on scenarios.sku = measures.sku
-        and scenarios.marketplace = measures.marketplace
-        and scenarios.effective_date = measures.effective_date
+            and scenarios.marketplace = measures.marketplace
+            and scenarios.effective_date = measures.effective_date
     left join fx as threshold_fx
         on measures.threshold_currency = threshold_fx.currency
-        and scenarios.effective_date = threshold_fx.rate_date
+            and scenarios.effective_date = threshold_fx.rate_date
     left join fx as rate_fx
         on measures.rate_currency = rate_fx.currency
-        and scenarios.effective_date = rate_fx.rate_date
+            and scenarios.effective_date = rate_fx.rate_date
 ),
 
 thresholded as (
     select
         *,
         measure_type <> 'de_minimis'
-            and (value_threshold is null or consignment_value_usd <= value_threshold_usd)
+        and (value_threshold is null or consignment_value_usd <= value_threshold_usd)
             as within_threshold,
         min(case when measure_type = 'de_minimis' then coalesce(value_threshold_usd, 0) end)
             over scenario as de_minimis_threshold_usd

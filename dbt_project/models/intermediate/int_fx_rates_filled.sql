@@ -5,7 +5,10 @@
 -- before the first day of sales the FX file was cut to), those lead-in days take the first
 -- quote (quoted_on after rate_date shows it). A longer lead-in stays without a rate.
 with rates as (
-    select rate_date, currency, usd_per_unit
+    select
+        rate_date,
+        currency,
+        usd_per_unit
     from {{ ref('stg_raw__fx_rates') }}
     -- USD is 1 by definition, whatever a file says.
     where currency <> 'USD'
@@ -32,7 +35,7 @@ reach as (
         case
             when {{ history_start_date() }} < currencies.first_rate_date
                 and currencies.first_rate_date - {{ history_start_date() }}
-                    <= {{ var('fx_first_quote_reach_days') }}
+                <= {{ var('fx_first_quote_reach_days') }}
                 then {{ history_start_date() }}
             else currencies.first_rate_date
         end as calendar_start
@@ -63,7 +66,7 @@ carried as (
     from calendar
     asof left join rates
         on calendar.currency = rates.currency
-        and calendar.rate_date >= rates.rate_date
+            and calendar.rate_date >= rates.rate_date
 ),
 
 usd as (
@@ -71,14 +74,24 @@ usd as (
         cast(unnest(generate_series(first_date, last_date, interval 1 day)) as date) as rate_date,
         'USD' as currency,
         1.0 as usd_per_unit,
-        null::date as quoted_on
+        cast(null as date) as quoted_on
     from horizon
 ),
 
 final as (
-    select rate_date, currency, usd_per_unit, quoted_on from carried
+    select
+        rate_date,
+        currency,
+        usd_per_unit,
+        quoted_on
+    from carried
     union all
-    select rate_date, currency, usd_per_unit, quoted_on from usd
+    select
+        rate_date,
+        currency,
+        usd_per_unit,
+        quoted_on
+    from usd
 )
 
 select * from final

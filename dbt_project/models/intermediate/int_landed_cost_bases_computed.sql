@@ -47,13 +47,17 @@ scenarios as (
         skus.weight_kg,
         {{ units_per_shipment('lanes.mode') }} as units_per_consignment,
         skus.unit_cost * cost_fx.usd_per_unit as unit_cost_usd,
-        (lanes.cost_per_kg * skus.weight_kg
-            + lanes.fixed_cost_per_shipment / {{ units_per_shipment('lanes.mode') }})
-            * lane_fx.usd_per_unit as freight_usd,
+        (
+            lanes.cost_per_kg * skus.weight_kg
+            + lanes.fixed_cost_per_shipment / {{ units_per_shipment('lanes.mode') }}
+        )
+        * lane_fx.usd_per_unit as freight_usd,
         lanes.insurance_rate,
-        (marketplaces.fulfilment_fee_per_unit
-            + marketplaces.fulfilment_fee_per_kg * skus.weight_kg)
-            * local_fx.usd_per_unit as fulfilment_fee_usd,
+        (
+            marketplaces.fulfilment_fee_per_unit
+            + marketplaces.fulfilment_fee_per_kg * skus.weight_kg
+        )
+        * local_fx.usd_per_unit as fulfilment_fee_usd,
         local_fx.usd_per_unit as usd_per_local
     from dates
     inner join skus on dates.sku = skus.sku
@@ -90,20 +94,21 @@ fee_amounts as (
         sum(
             -- greatest/least skip NULLs: an unknown customs value must not become the minimum
             case when valued.customs_value_usd is not null then least(
-                greatest(
-                    fees.rate * valued.customs_value_usd * valued.units_per_consignment,
-                    coalesce(fees.min_per_entry, 0)
-                ),
-                coalesce(fees.max_per_entry, 'infinity'::double)
-            ) / valued.units_per_consignment end
+                        greatest(
+                            fees.rate * valued.customs_value_usd * valued.units_per_consignment,
+                            coalesce(fees.min_per_entry, 0)
+                        ),
+                        coalesce(fees.max_per_entry, 'infinity'::double)
+                    ) / valued.units_per_consignment
+            end
         ) as customs_fees_usd,
         string_agg(fees.fee_code, ',' order by fees.fee_code) as customs_fee_codes
     from valued
     inner join fees
         on valued.destination_country = fees.destination
-        and list_contains(string_split(fees.modes, '|'), valued.mode)
-        and valued.effective_date >= fees.valid_from
-        and (fees.valid_to is null or valued.effective_date <= fees.valid_to)
+            and list_contains(string_split(fees.modes, '|'), valued.mode)
+            and valued.effective_date >= fees.valid_from
+            and (fees.valid_to is null or valued.effective_date <= fees.valid_to)
     group by valued.sku, valued.marketplace, valued.mode, valued.effective_date
 ),
 
@@ -139,9 +144,9 @@ final as (
     from valued
     left join fee_amounts
         on valued.sku = fee_amounts.sku
-        and valued.marketplace = fee_amounts.marketplace
-        and valued.mode = fee_amounts.mode
-        and valued.effective_date = fee_amounts.effective_date
+            and valued.marketplace = fee_amounts.marketplace
+            and valued.mode = fee_amounts.mode
+            and valued.effective_date = fee_amounts.effective_date
 )
 
 select * from final

@@ -2,7 +2,10 @@
 -- (FX moves), the as-of date, and every day a tariff measure that can apply to the listing starts
 -- or ends (valid_to + 1) between the history start and the end of the future horizon.
 with listings as (
-    select sku, marketplace from {{ ref('int_listings_identified') }}
+    select
+        sku,
+        marketplace
+    from {{ ref('int_listings_identified') }}
 ),
 
 bounds as (
@@ -13,9 +16,10 @@ bounds as (
 ),
 
 history_dates as (
-    select distinct cast(unnest(generate_series(
-        date_trunc('month', history_start), as_of_date, interval 1 month
-    )) as date) as effective_date
+    select distinct
+        cast(unnest(generate_series(
+            date_trunc('month', history_start), as_of_date, interval 1 month
+        )) as date) as effective_date
     from bounds
     union
     select history_start from bounds
@@ -24,20 +28,32 @@ history_dates as (
 ),
 
 tariff_dates as (
-    select sku, marketplace, valid_from as effective_date
+    select
+        sku,
+        marketplace,
+        valid_from as effective_date
     from {{ ref('int_tariff_measures_matched') }}
     union
-    select sku, marketplace, valid_to + 1 as effective_date
+    select
+        sku,
+        marketplace,
+        valid_to + 1 as effective_date
     from {{ ref('int_tariff_measures_matched') }}
     where valid_to is not null
 ),
 
 candidates as (
-    select listings.sku, listings.marketplace, history_dates.effective_date
+    select
+        listings.sku,
+        listings.marketplace,
+        history_dates.effective_date
     from listings
     cross join history_dates
     union
-    select sku, marketplace, effective_date
+    select
+        sku,
+        marketplace,
+        effective_date
     from tariff_dates
 ),
 

@@ -1,9 +1,15 @@
 -- SKU x marketplace pairs the seller lists (has orders or list prices for), for catalog SKUs
 -- with a cost: the only pairs landed cost is worth computing for.
 with listed as (
-    select distinct sku, marketplace from {{ ref('int_orders_aggregated') }}
+    select distinct
+        sku,
+        marketplace
+    from {{ ref('int_orders_aggregated') }}
     union
-    select distinct sku, marketplace from {{ ref('stg_raw__prices') }}
+    select distinct
+        sku,
+        marketplace
+    from {{ ref('stg_raw__prices') }}
 ),
 
 skus as (

@@ -58,7 +58,7 @@ from_orders_only as (
         true as is_reference_default
     from order_marketplaces
     left join reference on order_marketplaces.marketplace = reference.marketplace
-    where order_marketplaces.marketplace not in (select marketplace from given)
+    where order_marketplaces.marketplace not in (select given.marketplace from given)
 ),
 
 combined as (

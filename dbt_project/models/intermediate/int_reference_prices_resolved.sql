@@ -12,7 +12,12 @@ with dates as (
 ),
 
 prices as (
-    select sku, marketplace, valid_from, valid_to, list_price
+    select
+        sku,
+        marketplace,
+        valid_from,
+        valid_to,
+        list_price
     from {{ ref('stg_raw__prices') }}
 ),
 
@@ -43,16 +48,16 @@ looked_up as (
     from dates
     asof left join prices
         on dates.sku = prices.sku
-        and dates.marketplace = prices.marketplace
-        and dates.effective_date >= prices.valid_from
+            and dates.marketplace = prices.marketplace
+            and dates.effective_date >= prices.valid_from
     asof left join sales as through_window
         on dates.sku = through_window.sku
-        and dates.marketplace = through_window.marketplace
-        and dates.window_end >= through_window.order_date
+            and dates.marketplace = through_window.marketplace
+            and dates.window_end >= through_window.order_date
     asof left join sales as before_window
         on dates.sku = before_window.sku
-        and dates.marketplace = before_window.marketplace
-        and dates.before_window >= before_window.order_date
+            and dates.marketplace = before_window.marketplace
+            and dates.before_window >= before_window.order_date
 ),
 
 final as (

@@ -43,7 +43,7 @@ outside_catalog as (
 
 from_orders_only as (
     select
-        sku,
+        outside_catalog.sku,
         null::varchar as title,
         null::varchar as category,
         null::varchar as hs_code,
@@ -55,7 +55,10 @@ from_orders_only as (
         null::date as discontinued_date,
         false as is_in_catalog
     from outside_catalog
-    where sku not in (select sku from catalog where sku is not null)
+    where outside_catalog.sku not in (
+            select catalog.sku from catalog
+            where catalog.sku is not null
+        )
 ),
 
 combined as (

@@ -13,7 +13,9 @@ measures as (
 listing_prefixes as (
     select
         listings.*,
-        left(listings.hs_code, cast(unnest(generate_series(2, length(listings.hs_code))) as integer))
+        left(
+            listings.hs_code, cast(unnest(generate_series(2, length(listings.hs_code))) as integer)
+        )
             as hs_code_prefix
     from listings
 ),
@@ -43,14 +45,14 @@ final as (
     from listing_prefixes
     inner join measures
         on listing_prefixes.hs_code_prefix = measures.hs_code_prefix
-        and (
-            measures.destination = listing_prefixes.destination_country
-            or measures.destination = listing_prefixes.destination_union
-        )
-        and (
-            measures.origin_country = listing_prefixes.origin_country
-            or measures.origin_country = 'ALL'
-        )
+            and (
+                listing_prefixes.destination_country = measures.destination
+                or listing_prefixes.destination_union = measures.destination
+            )
+            and (
+                listing_prefixes.origin_country = measures.origin_country
+                or measures.origin_country = 'ALL'
+            )
 )
 
 select * from final

@@ -30,21 +30,23 @@ selected as (
     from dates
     inner join matched
         on dates.sku = matched.sku
-        and dates.marketplace = matched.marketplace
-        and dates.effective_date >= matched.valid_from
-        and (matched.valid_to is null or dates.effective_date <= matched.valid_to)
+            and dates.marketplace = matched.marketplace
+            and dates.effective_date >= matched.valid_from
+            and (matched.valid_to is null or dates.effective_date <= matched.valid_to)
     group by
         dates.sku, dates.marketplace, dates.effective_date,
         matched.measure_type, matched.legal_basis
 ),
 
 in_force as (
-    select selected.effective_date, matched.*
+    select
+        selected.effective_date,
+        matched.*
     from selected
     inner join matched
         on selected.sku = matched.sku
-        and selected.marketplace = matched.marketplace
-        and selected.measure_id = matched.measure_id
+            and selected.marketplace = matched.marketplace
+            and selected.measure_id = matched.measure_id
 ),
 
 final as (

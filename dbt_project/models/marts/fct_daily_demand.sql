@@ -67,7 +67,7 @@ grid as (
         series_id,
         cast(unnest(generate_series(
             {%- if first_day is none %}
-            start_date,
+                start_date,
             {%- else %}
             greatest(start_date, cast('{{ first_day }}' as date)),
             {%- endif %}
@@ -105,14 +105,21 @@ fx as (
 ),
 
 prices as (
-    select series.series_id, prices.valid_from, prices.valid_to, prices.list_price
+    select
+        series.series_id,
+        prices.valid_from,
+        prices.valid_to,
+        prices.list_price
     from {{ ref('stg_raw__prices') }} as prices
     inner join series
         on prices.sku = series.sku and prices.marketplace = series.marketplace
 ),
 
 promotions as (
-    select series.series_id, promotions.promo_date, promotions.discount_pct
+    select
+        series.series_id,
+        promotions.promo_date,
+        promotions.discount_pct
     from {{ ref('int_promotions_expanded') }} as promotions
     inner join series
         on promotions.sku = series.sku and promotions.marketplace = series.marketplace
@@ -136,7 +143,10 @@ ad_spend as (
 ),
 
 inventory as (
-    select series.series_id, inventory.snapshot_date, inventory.on_hand
+    select
+        series.series_id,
+        inventory.snapshot_date,
+        inventory.on_hand
     from {{ ref('int_inventory_snapshots_mapped') }} as inventory
     inner join series
         on inventory.sku = series.sku and inventory.marketplace = series.marketplace
@@ -161,11 +171,11 @@ stocked as (
     -- the list price in force: the latest price starting on or before the day (no overlaps)
     asof left join prices
         on days.series_id = prices.series_id
-        and days.demand_date >= prices.valid_from
+            and days.demand_date >= prices.valid_from
     -- stock at the start of the day: the last end-of-day snapshot strictly before it
     asof left join inventory
         on days.series_id = inventory.series_id
-        and days.demand_date > inventory.snapshot_date
+            and days.demand_date > inventory.snapshot_date
 ),
 
 joined as (
@@ -184,13 +194,13 @@ joined as (
     from stocked
     left join orders
         on stocked.series_id = orders.series_id
-        and stocked.demand_date = orders.order_date
+            and stocked.demand_date = orders.order_date
     left join promotions
         on stocked.series_id = promotions.series_id
-        and stocked.demand_date = promotions.promo_date
+            and stocked.demand_date = promotions.promo_date
     left join ad_spend
         on stocked.series_id = ad_spend.series_id
-        and stocked.demand_date = ad_spend.spend_date
+            and stocked.demand_date = ad_spend.spend_date
 ),
 
 described as (
@@ -252,7 +262,7 @@ final as (
         -- a stock-out day: zero sales say nothing about demand
         (on_hand_start = 0 and units = 0) is true as is_censored,
         usd_per_local,
-        (select orders_ingested_through from watermark) as orders_ingested_through
+        (select watermark.orders_ingested_through from watermark) as orders_ingested_through
     from described
 )
 

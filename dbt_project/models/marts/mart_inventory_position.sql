@@ -18,7 +18,9 @@ snapshots as (
 ),
 
 latest_snapshot as (
-    select warehouse_id, max(snapshot_date) as position_date
+    select
+        warehouse_id,
+        max(snapshot_date) as position_date
     from snapshots
     group by warehouse_id
 ),
@@ -57,20 +59,23 @@ positions as (
     from on_hand
     full outer join in_transit
         on on_hand.warehouse_id = in_transit.warehouse_id
-        and on_hand.sku = in_transit.sku
+            and on_hand.sku = in_transit.sku
 ),
 
 recent_demand as (
     -- the last in-stock days (a stock-out day's zero is not demand), within a year
-    select demand.sku, demand.marketplace, demand.units
+    select
+        demand.sku,
+        demand.marketplace,
+        demand.units
     from {{ ref('fct_daily_demand') }} as demand
     cross join as_of
     where demand.demand_date <= as_of.as_of_date
         and demand.demand_date > as_of.as_of_date - 365
         and not demand.is_censored
     qualify row_number() over (
-        partition by demand.sku, demand.marketplace order by demand.demand_date desc
-    ) <= {{ var('demand_window_days') }}
+            partition by demand.sku, demand.marketplace order by demand.demand_date desc
+        ) <= {{ var('demand_window_days') }}
 ),
 
 demand_rate as (
@@ -100,9 +105,10 @@ final as (
         demand_rate.avg_daily_demand,
         demand_rate.demand_days,
         case when demand_rate.avg_daily_demand > 0
-            then positions.on_hand / demand_rate.avg_daily_demand end as days_of_cover,
+                then positions.on_hand / demand_rate.avg_daily_demand
+        end as days_of_cover,
         case when demand_rate.avg_daily_demand > 0
-            then (positions.on_hand + positions.in_transit) / demand_rate.avg_daily_demand
+                then (positions.on_hand + positions.in_transit) / demand_rate.avg_daily_demand
         end as days_of_cover_with_transit,
         case
             when demand_rate.avg_daily_demand is null then null
@@ -116,8 +122,8 @@ final as (
     left join latest_snapshot on positions.warehouse_id = latest_snapshot.warehouse_id
     left join demand_rate
         on positions.sku = demand_rate.sku
-        and warehouses.marketplace = demand_rate.marketplace
-        and warehouses.warehouse_type = 'market'
+            and warehouses.marketplace = demand_rate.marketplace
+            and warehouses.warehouse_type = 'market'
 )
 
 select * from final

@@ -37,15 +37,20 @@ joined as (
         bases.*,
         -- no measure applied is zero duty, unless the customs value itself is unknown
         case when bases.customs_value_usd is not null
-            then coalesce(duties.duty_mfn_usd, 0.0) end as duty_mfn_usd,
+                then coalesce(duties.duty_mfn_usd, 0.0)
+        end as duty_mfn_usd,
         case when bases.customs_value_usd is not null
-            then coalesce(duties.duty_additional_usd, 0.0) end as duty_additional_usd,
+                then coalesce(duties.duty_additional_usd, 0.0)
+        end as duty_additional_usd,
         case when bases.customs_value_usd is not null
-            then coalesce(duties.duty_anti_dumping_usd, 0.0) end as duty_anti_dumping_usd,
+                then coalesce(duties.duty_anti_dumping_usd, 0.0)
+        end as duty_anti_dumping_usd,
         case when bases.customs_value_usd is not null
-            then coalesce(duties.duty_surcharge_usd, 0.0) end as duty_surcharge_usd,
+                then coalesce(duties.duty_surcharge_usd, 0.0)
+        end as duty_surcharge_usd,
         case when bases.customs_value_usd is not null
-            then coalesce(duties.duty_total_usd, 0.0) end as duty_total_usd,
+                then coalesce(duties.duty_total_usd, 0.0)
+        end as duty_total_usd,
         coalesce(duties.applied_measure_ids, '') as applied_measure_ids,
         duties.de_minimis_measure_id,
         reference_prices.reference_price_local,
@@ -53,13 +58,13 @@ joined as (
     from bases
     left join duties
         on bases.sku = duties.sku
-        and bases.marketplace = duties.marketplace
-        and bases.mode is not distinct from duties.mode
-        and bases.effective_date = duties.effective_date
+            and bases.marketplace = duties.marketplace
+            and bases.mode is not distinct from duties.mode
+            and bases.effective_date = duties.effective_date
     left join reference_prices
         on bases.sku = reference_prices.sku
-        and bases.marketplace = reference_prices.marketplace
-        and bases.effective_date = reference_prices.effective_date
+            and bases.marketplace = reference_prices.marketplace
+            and bases.effective_date = reference_prices.effective_date
 ),
 
 taxed as (
@@ -83,7 +88,7 @@ totalled as (
         referral_fee_rate * reference_price_net_local * usd_per_local as referral_fee_usd,
         -- a missing lane or fulfilment fee leaves its component empty and out of the total
         unit_cost_usd + coalesce(freight_usd, 0) + coalesce(insurance_usd, 0) + duty_total_usd
-            + customs_fees_usd + coalesce(fulfilment_fee_usd, 0) as landed_cost_excl_vat_usd
+        + customs_fees_usd + coalesce(fulfilment_fee_usd, 0) as landed_cost_excl_vat_usd
     from taxed
 ),
 
@@ -92,9 +97,9 @@ chosen as (
         *,
         landed_cost_excl_vat_usd + import_vat_usd as landed_cost_incl_vat_usd,
         {% if var('import_vat_recoverable') -%}
-        landed_cost_excl_vat_usd
+            landed_cost_excl_vat_usd
         {%- else -%}
-        landed_cost_excl_vat_usd + import_vat_usd
+            landed_cost_excl_vat_usd + import_vat_usd
         {%- endif %} as landed_cost_usd
     from totalled
 ),

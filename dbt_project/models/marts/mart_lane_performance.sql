@@ -30,7 +30,7 @@ measured as (
         shipments.arrived_date - shipments.departed_date as transit_days,
         shipments.arrived_date - shipments.expected_arrival_date as delay_days,
         shipments.departed_date <= as_of.as_of_date
-            and (shipments.arrived_date is null or shipments.arrived_date > as_of.as_of_date)
+        and (shipments.arrived_date is null or shipments.arrived_date > as_of.as_of_date)
             as is_in_transit
     from shipments
     cross join as_of

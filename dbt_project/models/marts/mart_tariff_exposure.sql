@@ -11,9 +11,9 @@ now as (
     from landed_cost
     where is_as_of
     qualify row_number() over (
-        partition by sku, marketplace
-        order by (mode = 'ocean') desc nulls last, landed_cost_usd asc nulls last, mode
-    ) = 1
+            partition by sku, marketplace
+            order by (mode = 'ocean') desc nulls last, landed_cost_usd asc nulls last, mode asc
+        ) = 1
 ),
 
 changes as (
@@ -29,14 +29,14 @@ changes as (
     from landed_cost as future
     inner join now
         on future.sku = now.sku
-        and future.marketplace = now.marketplace
-        and future.mode is not distinct from now.mode
-        and future.effective_date > now.effective_date
+            and future.marketplace = now.marketplace
+            and future.mode is not distinct from now.mode
+            and future.effective_date > now.effective_date
     where future.applied_measure_ids <> now.applied_measure_ids
         or future.duty_total_usd is distinct from now.duty_total_usd
     qualify row_number() over (
-        partition by future.sku, future.marketplace order by future.effective_date
-    ) = 1
+            partition by future.sku, future.marketplace order by future.effective_date
+        ) = 1
 ),
 
 final as (
@@ -68,12 +68,13 @@ final as (
         ), ',') as measures_starting,
         array_to_string(list_filter(
             string_split(now.applied_measure_ids, ','),
-            lambda m: m <> '' and not list_contains(string_split(changes.applied_measure_ids, ','), m)
+            lambda m: m <> ''
+            and not list_contains(string_split(changes.applied_measure_ids, ','), m)
         ), ',') as measures_ending
     from now
     left join changes
         on now.sku = changes.sku
-        and now.marketplace = changes.marketplace
+            and now.marketplace = changes.marketplace
 )
 
 select * from final

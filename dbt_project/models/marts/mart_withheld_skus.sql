@@ -7,9 +7,15 @@ with skus as (
 ),
 
 listings as (
-    select distinct sku, marketplace from {{ ref('int_orders_aggregated') }}
+    select distinct
+        sku,
+        marketplace
+    from {{ ref('int_orders_aggregated') }}
     union
-    select distinct sku, marketplace from {{ ref('stg_raw__prices') }}
+    select distinct
+        sku,
+        marketplace
+    from {{ ref('stg_raw__prices') }}
 ),
 
 catalog_given as (
@@ -18,17 +24,18 @@ catalog_given as (
 
 sold as (
     select
-        sku,
-        marketplace,
+        demand.sku,
+        demand.marketplace,
         cast(sum(units) as bigint) as units,
         -- unknown when a day's sales have no USD rate (no FX for the currency)
         case when count(*) filter (where units > 0 and revenue_usd is null) = 0
-            then sum(revenue_usd) end as revenue_usd,
-        min(demand_date) filter (where units > 0) as first_order_date,
-        max(demand_date) filter (where units > 0) as last_order_date
-    from {{ ref('fct_daily_demand') }}
-    where sku in (select sku from skus)
-    group by sku, marketplace
+                then sum(revenue_usd)
+        end as revenue_usd,
+        min(demand.demand_date) filter (where units > 0) as first_order_date,
+        max(demand.demand_date) filter (where units > 0) as last_order_date
+    from {{ ref('fct_daily_demand') }} as demand
+    where demand.sku in (select skus.sku from skus)
+    group by demand.sku, demand.marketplace
 ),
 
 final as (
