@@ -210,6 +210,7 @@ def test_make_ui_takes_a_port():
     assert "-p 3123" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.slow  # a copy of the project and a Dagster process
 def test_the_code_location_name_does_not_depend_on_the_checkout_folder(tmp_path):
     """dg names the project after its folder unless told: a clone in 'repo/' logged a mismatch
     with the workspace's 'kuajing' on every load."""
