@@ -397,6 +397,43 @@ def weekly_world() -> dict[str, list[dict]]:
     }
 
 
+# Prices and promotions planned after the as-of date (the history ends 2026-03-10): a kettle sale
+# price overlapping the open-ended US price, a T-shirt price list starting and ending in the
+# plan, a kettle listing planned on a marketplace without demand (UK), overlapping US
+# promotions, a DE promotion running from the history into the plan and a T-shirt promotion
+# without a price list on its marketplace (DE).
+# fmt: off
+PLANNED_PRICES = [
+    {"sku": "KETTLE", "marketplace": "US", "valid_from": D(2026, 3, 20), "valid_to": D(2026, 3, 25),
+     "list_price": 41.99, "currency": "USD"},
+    {"sku": "TSHIRT", "marketplace": "US", "valid_from": D(2026, 3, 15), "valid_to": D(2026, 4, 30),
+     "list_price": 16.50, "currency": "USD"},
+    {"sku": "KETTLE", "marketplace": "UK", "valid_from": D(2026, 4, 1), "valid_to": None,
+     "list_price": 39.99, "currency": "GBP"},
+]
+PLANNED_PROMOTIONS = [
+    {"promotion_id": "P-3", "sku": "KETTLE", "marketplace": "US", "promo_type": "deal",
+     "discount_pct": 0.10, "start_date": D(2026, 3, 15), "end_date": D(2026, 3, 17)},
+    {"promotion_id": "P-4", "sku": "KETTLE", "marketplace": "US", "promo_type": "coupon",
+     "discount_pct": 0.25, "start_date": D(2026, 3, 16), "end_date": D(2026, 3, 16)},
+    {"promotion_id": "P-5", "sku": "KETTLE", "marketplace": "DE", "promo_type": "deal",
+     "discount_pct": 0.15, "start_date": D(2026, 3, 8), "end_date": D(2026, 3, 12)},
+    {"promotion_id": "P-6", "sku": "TSHIRT", "marketplace": "DE", "promo_type": "deal",
+     "discount_pct": 0.30, "start_date": D(2026, 3, 20), "end_date": D(2026, 3, 21)},
+]
+# fmt: on
+
+
+def planned_world() -> dict[str, list[dict]]:
+    """The small world with prices and promotions planned after its history."""
+    world = small_world()
+    return {
+        **world,
+        "prices": world["prices"] + PLANNED_PRICES,
+        "promotions": world["promotions"] + PLANNED_PROMOTIONS,
+    }
+
+
 WEEKLY_HISTORY_START = D(2025, 3, 31)  # the Monday of the first order's week
 WEEKLY_AS_OF = D(2026, 3, 9)  # the Monday of the last order's week
 

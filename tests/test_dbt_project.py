@@ -34,6 +34,7 @@ from dbt_fixtures import (
     build_warehouse,
     insert_rows,
     orders_only_world,
+    planned_world,
     reference_landed_cost,
     small_world,
     weekly_world,
@@ -447,6 +448,162 @@ def test_every_contract_entity_is_a_source():
     assert [t["name"] for t in raw["tables"]] == list(ENTITY_NAMES)
     for name in ENTITY_NAMES:
         assert (DBT_DIR / "models" / "staging" / f"stg_raw__{name}.sql").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The price-and-promotion plan: the mart the forecast reads instead of raw.prices/promotions
+# ---------------------------------------------------------------------------------------------
+
+# The query the forecast ran on the raw tables before marts.fct_price_plan existed (the mart
+# must return the same rows, so the forecast's numbers do not change).
+LEGACY_PLAN_SQL = """
+WITH days AS (
+    SELECT CAST(d AS DATE) AS demand_date
+    FROM range(CAST($first AS TIMESTAMP), CAST($last AS TIMESTAMP) + INTERVAL 1 DAY,
+               INTERVAL 1 DAY) AS t(d)
+),
+priced AS (
+    SELECT p.sku, p.marketplace, days.demand_date, arg_max(p.list_price, p.valid_from) AS price
+    FROM raw.prices AS p
+    JOIN days ON days.demand_date >= p.valid_from
+        AND days.demand_date <= coalesce(p.valid_to, DATE '9999-12-31')
+    GROUP BY ALL
+),
+promoted AS (
+    SELECT pr.sku, pr.marketplace, days.demand_date, max(pr.discount_pct) AS discount_pct
+    FROM raw.promotions AS pr
+    JOIN days ON days.demand_date BETWEEN pr.start_date AND pr.end_date
+    GROUP BY ALL
+)
+SELECT sku, marketplace, demand_date, priced.price AS list_price_local, promoted.discount_pct
+FROM priced FULL OUTER JOIN promoted USING (sku, marketplace, demand_date)
+"""
+PLAN_HORIZONS = (1, 7, 28, 56, 365)  # days ahead; 56 = 8 weeks (the weekly default)
+
+
+def legacy_plan_rows(warehouse: Path, first: dt.date, last: dt.date) -> list[tuple]:
+    return sorted(
+        query(warehouse, LEGACY_PLAN_SQL.replace("$first", "?").replace("$last", "?"),
+              [str(first), str(last)])
+    )  # fmt: skip
+
+
+def legacy_future_plan(warehouse: Path, demand, horizon_days: int):
+    """``ml.forecast.nightly.future_plan`` as it was, on LEGACY_PLAN_SQL."""
+    import pandas as pd
+
+    last = pd.to_datetime(demand["demand_date"]).max()
+    con = duckdb.connect(str(warehouse))
+    try:
+        plan = con.execute(
+            LEGACY_PLAN_SQL,
+            {"first": str((last + pd.Timedelta(days=1)).date()),
+             "last": str((last + pd.Timedelta(days=horizon_days)).date())},
+        ).df()  # fmt: skip
+    finally:
+        con.close()
+    series = demand[["sku", "marketplace"]].drop_duplicates()
+    plan = plan.merge(series, on=["sku", "marketplace"])
+    last_price = (
+        demand.dropna(subset=["list_price_local"])
+        .sort_values("demand_date")
+        .groupby(["sku", "marketplace"])["list_price_local"]
+        .last()
+        .rename("last_price")
+    )
+    plan = plan.join(last_price, on=["sku", "marketplace"])
+    plan["list_price_local"] = plan["list_price_local"].fillna(plan["last_price"])
+    plan["discount_pct"] = plan["discount_pct"].fillna(0.0)
+    plan["demand_date"] = pd.to_datetime(plan["demand_date"])
+    plan = plan.drop(columns="last_price").dropna(subset=["list_price_local"])
+    return plan.sort_values(["sku", "marketplace", "demand_date"], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world with prices and promotions planned after its history, built."""
+    work = tmp_path_factory.mktemp("dbt_planned")
+    warehouse = build_warehouse(work / "warehouse.duckdb", planned_world())
+    run_dbt(["build"], warehouse, work)
+    return warehouse
+
+
+def test_price_plan_covers_the_days_after_the_history(planned):
+    from ml.forecast.data import plan_horizon_days
+
+    # KETTLE DE's open-ended price: every day of the plan, and none of the history
+    first, last, days = query(
+        planned,
+        "select min(demand_date), max(demand_date), count(*) from marts.fct_price_plan "
+        "where sku = 'KETTLE' and marketplace = 'DE'",
+    )[0]
+    assert first == AS_OF + dt.timedelta(days=1)
+    assert last == AS_OF + dt.timedelta(days=plan_horizon_days())
+    assert days == plan_horizon_days()
+    us = {
+        r[0]: r[1:]
+        for r in query(
+            planned,
+            "select demand_date, list_price_local, discount_pct from marts.fct_price_plan "
+            "where sku = 'KETTLE' and marketplace = 'US' and demand_date <= '2026-03-26'",
+        )
+    }
+    assert us[D(2026, 3, 11)] == (44.99, None)
+    assert us[D(2026, 3, 16)] == (44.99, 0.25)  # the deepest of two promotions
+    assert us[D(2026, 3, 20)] == us[D(2026, 3, 25)] == (41.99, None)  # the sale price wins
+    assert us[D(2026, 3, 26)] == (44.99, None)
+    # a promotion without a price list: planned, with no price
+    tshirt_de = query(
+        planned,
+        "select demand_date, list_price_local, discount_pct from marts.fct_price_plan "
+        "where sku = 'TSHIRT' and marketplace = 'DE' order by 1",
+    )
+    assert tshirt_de == [(D(2026, 3, 20), None, 0.3), (D(2026, 3, 21), None, 0.3)]
+
+
+def test_price_plan_mart_holds_the_rows_the_raw_plan_query_returned(planned):
+    for horizon in PLAN_HORIZONS:
+        first, last = AS_OF + dt.timedelta(days=1), AS_OF + dt.timedelta(days=horizon)
+        mart = query(
+            planned,
+            "select sku, marketplace, demand_date, list_price_local, discount_pct "
+            "from marts.fct_price_plan where demand_date between ? and ? order by all",
+            [first, last],
+        )
+        legacy = [
+            (sku, mkt, day, None if price is None else float(price),
+             None if disc is None else float(disc))
+            for sku, mkt, day, price, disc in legacy_plan_rows(planned, first, last)
+        ]  # fmt: skip
+        assert mart == legacy, horizon
+        assert mart
+
+
+def test_forecast_plan_read_from_the_mart_equals_the_raw_plan(planned, tmp_path):
+    import pandas as pd
+
+    from ml.forecast.nightly import future_plan, read_marts
+    from ml.settings import DataPaths
+
+    # The forecast opens the warehouse read-only, which DuckDB refuses while dbt's in-process
+    # connection holds it: it reads a copy.
+    paths = DataPaths(tmp_path)
+    con = duckdb.connect(str(planned))
+    try:
+        con.execute(f"ATTACH '{paths.warehouse}' AS scoring_copy")
+        con.execute(f"COPY FROM DATABASE {planned.stem} TO scoring_copy")
+        con.execute("DETACH scoring_copy")
+    finally:
+        con.close()
+    demand, _, _ = read_marts(paths)
+    for horizon in PLAN_HORIZONS:
+        plan = future_plan(paths, demand, horizon)
+        pd.testing.assert_frame_equal(plan, legacy_future_plan(planned, demand, horizon))
+    # UK has no demand series and TSHIRT DE no price to fall back on: neither is planned
+    planned_series = set(zip(plan["sku"], plan["marketplace"], strict=True))
+    assert planned_series == {("KETTLE", "US"), ("KETTLE", "DE"), ("TSHIRT", "US")}
+    kettle_de = plan[(plan["sku"] == "KETTLE") & (plan["marketplace"] == "DE")]
+    assert list(kettle_de["discount_pct"][:3]) == [0.15, 0.15, 0.0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -58,38 +58,31 @@ def mart():
 
 
 def make_data_folder(root: Path, mart) -> DataPaths:
-    """A data folder whose warehouse holds the marts and raw tables the forecast reads."""
+    """A data folder whose warehouse holds the marts the forecast reads; the price plan keeps
+    each series' last list price over the days ahead."""
     paths = DataPaths(root).ensure()
     demand = mart.demand.assign(revenue_local=mart.demand["revenue"], revenue_usd=None)
     demand = demand[[*DEMAND_COLUMNS, "revenue_local", "revenue_usd"]]
     last = mart.demand.sort_values("demand_date").groupby(["sku", "marketplace"]).tail(1)
-    prices = pd.DataFrame(
-        {
-            "sku": last["sku"],
-            "marketplace": last["marketplace"],
-            "valid_from": last["demand_date"],
-            "list_price": last["list_price_local"],
-        }
-    )
     con = duckdb.connect(str(paths.warehouse))
     try:
-        for schema in ("marts", "raw"):
-            con.execute(f"CREATE SCHEMA {schema}")
+        con.execute("CREATE SCHEMA marts")
         for table, frame in (
             ("marts.fct_daily_demand", demand),
             ("marts.dim_sku", mart.skus),
             ("marts.dim_marketplace", mart.marketplaces),
-            ("raw.prices", prices),
         ):
             con.register("frame", frame)
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
             con.unregister("frame")
-        con.execute("ALTER TABLE raw.prices ALTER valid_from TYPE DATE")
-        con.execute("ALTER TABLE raw.prices ADD COLUMN valid_to DATE")
+        con.register("last_day", last)
         con.execute(
-            "CREATE TABLE raw.promotions (sku VARCHAR, marketplace VARCHAR, "
-            "discount_pct DOUBLE, start_date DATE, end_date DATE)"
+            "CREATE TABLE marts.fct_price_plan AS SELECT sku, marketplace, "
+            "CAST(demand_date AS DATE) + CAST(d AS INTEGER) AS demand_date, "
+            "CAST(list_price_local AS DOUBLE) AS list_price_local, "
+            "CAST(NULL AS DOUBLE) AS discount_pct FROM last_day, range(1, 366) AS t(d)"
         )
+        con.unregister("last_day")
     finally:
         con.close()
     return paths

@@ -1,36 +1,37 @@
-"""The nightly scoring's plan of future prices, and the forecast benchmark's helpers."""
+"""The nightly scoring's plan of future prices (read from the plan mart), and the forecast
+benchmark's helpers."""
 
 import duckdb
 import pandas as pd
 import pytest
 
 from ml.bench.forecast import TARGETS, replicate_series, verdict
+from ml.forecast.data import plan_horizon_days
 from ml.forecast.nightly import future_plan
 from ml.settings import DataPaths
 
 
 @pytest.fixture
 def paths(tmp_path) -> DataPaths:
+    """A warehouse whose plan mart holds what dbt builds from these planned prices and
+    promotions (the mart's own logic is tested in tests/test_dbt_project.py): A's price rises
+    from 20 to 25 on 2026-11-05; Z (no demand) has a price; B (no price list) has a 20 % deal
+    on 11-02 and 11-03, and a 10 % coupon on 11-03. The history ends 2026-10-31."""
     paths = DataPaths(tmp_path)
     con = duckdb.connect(str(paths.warehouse))
-    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE SCHEMA marts")
     con.execute(
-        "CREATE TABLE raw.prices (sku VARCHAR, marketplace VARCHAR, valid_from DATE, "
-        "valid_to DATE, list_price DECIMAL(18,4), currency VARCHAR)"
+        "CREATE TABLE marts.fct_price_plan (sku VARCHAR, marketplace VARCHAR, demand_date DATE, "
+        "list_price_local DOUBLE, discount_pct DOUBLE)"
     )
     con.execute(
-        "INSERT INTO raw.prices VALUES "
-        "('A', 'US', '2026-01-01', '2026-11-04', 20, 'USD'), "
-        "('A', 'US', '2026-11-05', NULL, 25, 'USD'), "  # a price rise planned for day 5
-        "('Z', 'US', '2026-01-01', NULL, 9, 'USD')"  # a SKU without demand: not planned
-    )
-    con.execute(
-        "CREATE TABLE raw.promotions (promotion_id VARCHAR, sku VARCHAR, marketplace VARCHAR, "
-        "promo_type VARCHAR, discount_pct DECIMAL(6,4), start_date DATE, end_date DATE)"
-    )
-    con.execute(
-        "INSERT INTO raw.promotions VALUES ('p1', 'B', 'DE', 'deal', 0.2, '2026-11-02', "
-        "'2026-11-03'), ('p2', 'B', 'DE', 'coupon', 0.1, '2026-11-03', '2026-11-03')"
+        "INSERT INTO marts.fct_price_plan "
+        "SELECT 'A', 'US', d, CASE WHEN d < DATE '2026-11-05' THEN 20 ELSE 25 END, NULL "
+        "FROM (SELECT CAST(unnest(generate_series(DATE '2026-11-01', DATE '2026-11-10', "
+        "INTERVAL 1 DAY)) AS DATE) AS d) "
+        "UNION ALL SELECT 'Z', 'US', DATE '2026-11-01', 9, NULL "
+        "UNION ALL SELECT 'B', 'DE', DATE '2026-11-02', NULL, 0.2 "
+        "UNION ALL SELECT 'B', 'DE', DATE '2026-11-03', NULL, 0.2"
     )
     con.close()
     return paths
@@ -55,12 +56,21 @@ def test_the_plan_reads_planned_prices_and_promotions_day_by_day(paths):
     assert list(a.index) == list(pd.date_range("2026-11-01", "2026-11-07"))
     assert list(a["list_price_local"]) == [20, 20, 20, 20, 25, 25, 25]
     assert (a["discount_pct"] == 0).all()
-    # B has no price list: its last list price holds, and the deepest promotion of a day wins.
+    # B has no price list: its last list price holds, with the day's deepest discount.
     b = plan.loc[("B", "DE")]
     assert list(b.index) == list(pd.date_range("2026-11-02", "2026-11-03"))
     assert list(b["list_price_local"]) == [12, 12]
     assert list(b["discount_pct"]) == [0.2, 0.2]
     assert "Z" not in plan.index.get_level_values("sku")
+
+
+def test_the_plan_covers_the_horizon_the_plan_mart_is_built_for(paths):
+    # The mart covers plan_horizon_days() days after the history (a dbt var); a longer
+    # horizon would silently lose its planned prices, so it is refused with the fix.
+    assert plan_horizon_days() >= 52 * 7  # a year of weekly periods fits
+    assert len(future_plan(paths, demand_rows(), horizon_days=plan_horizon_days())) == 12
+    with pytest.raises(ValueError, match="raise the dbt var price_plan_horizon_days"):
+        future_plan(paths, demand_rows(), horizon_days=plan_horizon_days() + 1)
 
 
 def test_replicated_series_are_exactly_the_count_asked_for():

@@ -18,7 +18,7 @@ import pandas as pd
 from ml.settings import DataPaths
 
 from .backtest import MODEL_KEYS
-from .data import load_demand
+from .data import PLAN_HORIZON_VAR, PLAN_TABLE, load_demand, load_price_plan, plan_horizon_days
 from .model import ForecastConfig
 from .panel import PERIOD_DAYS, build_panel
 
@@ -87,42 +87,24 @@ def train(
     )
 
 
-PLAN_SQL = """
-WITH days AS (
-    SELECT CAST(d AS DATE) AS demand_date
-    FROM range(CAST($first AS TIMESTAMP), CAST($last AS TIMESTAMP) + INTERVAL 1 DAY,
-               INTERVAL 1 DAY) AS t(d)
-),
-priced AS (
-    SELECT p.sku, p.marketplace, days.demand_date, arg_max(p.list_price, p.valid_from) AS price
-    FROM raw.prices AS p
-    JOIN days ON days.demand_date >= p.valid_from
-        AND days.demand_date <= coalesce(p.valid_to, DATE '9999-12-31')
-    GROUP BY ALL
-),
-promoted AS (
-    SELECT pr.sku, pr.marketplace, days.demand_date, max(pr.discount_pct) AS discount_pct
-    FROM raw.promotions AS pr
-    JOIN days ON days.demand_date BETWEEN pr.start_date AND pr.end_date
-    GROUP BY ALL
-)
-SELECT sku, marketplace, demand_date, priced.price AS list_price_local, promoted.discount_pct
-FROM priced FULL OUTER JOIN promoted USING (sku, marketplace, demand_date)
-"""
-
-
 def future_plan(paths: DataPaths, demand: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """Planned list prices and promotions for the horizon, from ``raw.prices`` (which holds
-    planned prices) and ``raw.promotions``. A day with no planned price keeps the series' last
-    list price; a day with no promotion has none. Only series in the demand mart are kept."""
+    """Planned list prices and promotions of the ``horizon_days`` days after the history, from
+    the plan mart ``marts.fct_price_plan`` (built by dbt from the prices and promotions
+    entities). A day with no planned price keeps the series' last list price; a day with no
+    promotion has none. Only series in the demand mart are kept."""
+    covered = plan_horizon_days()
+    if horizon_days > covered:
+        raise ValueError(
+            f"The forecast needs {horizon_days} days of planned prices, but {PLAN_TABLE} covers "
+            f"{covered} days after the history: raise the dbt var {PLAN_HORIZON_VAR} in "
+            "dbt_project/dbt_project.yml and rebuild the marts."
+        )
     last = pd.to_datetime(demand["demand_date"]).max()
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
-        plan = con.execute(
-            PLAN_SQL,
-            {"first": str((last + pd.Timedelta(days=1)).date()),
-             "last": str((last + pd.Timedelta(days=horizon_days)).date())},
-        ).df()  # fmt: skip
+        plan = load_price_plan(
+            con, last + pd.Timedelta(days=1), last + pd.Timedelta(days=horizon_days)
+        )
     finally:
         con.close()
     series = demand[["sku", "marketplace"]].drop_duplicates()

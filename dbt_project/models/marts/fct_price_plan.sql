@@ -1,0 +1,82 @@
+-- The price-and-promotion plan: the list price in force and the deepest promotion discount per
+-- SKU x marketplace x day, over the var price_plan_horizon_days days after the demand history's
+-- last day (the last demand_date of fct_daily_demand). This is where pricing and forecasting
+-- meet: the forecast reads its known-ahead prices and discounts here, and pricing writes its
+-- recommended prices into it.
+--
+-- A row is a day with a planned price, a promotion or both: a price-list row covers a day from
+-- valid_from through valid_to (open-ended when NULL), the latest valid_from wins where rows
+-- overlap; overlapping promotions keep the deepest discount.
+with history as (
+    select max(demand_date) as history_end
+    from {{ ref('fct_daily_demand') }}
+),
+
+days as (
+    select
+        cast(unnest(generate_series(
+            history_end + 1,
+            history_end + {{ var('price_plan_horizon_days') }},
+            interval 1 day
+        )) as date) as demand_date
+    from history
+    where history_end is not null
+),
+
+prices as (
+    select
+        sku,
+        marketplace,
+        valid_from,
+        valid_to,
+        list_price
+    from {{ ref('stg_raw__prices') }}
+),
+
+promotions as (
+    select
+        sku,
+        marketplace,
+        promo_date,
+        discount_pct
+    from {{ ref('int_promotions_expanded') }}
+),
+
+priced as (
+    select
+        prices.sku,
+        prices.marketplace,
+        days.demand_date,
+        arg_max(prices.list_price, prices.valid_from) as list_price_local
+    from prices
+    inner join days
+        on prices.valid_from <= days.demand_date
+            and days.demand_date <= coalesce(prices.valid_to, date '9999-12-31')
+    group by prices.sku, prices.marketplace, days.demand_date
+),
+
+promoted as (
+    select
+        promotions.sku,
+        promotions.marketplace,
+        days.demand_date,
+        promotions.discount_pct
+    from promotions
+    inner join days on promotions.promo_date = days.demand_date
+),
+
+final as (
+    select
+        coalesce(priced.sku, promoted.sku) as sku,
+        coalesce(priced.marketplace, promoted.marketplace) as marketplace,
+        coalesce(priced.demand_date, promoted.demand_date) as demand_date,
+        priced.list_price_local,
+        promoted.discount_pct
+    from priced
+    full outer join promoted
+        on priced.sku = promoted.sku
+            and priced.marketplace = promoted.marketplace
+            and priced.demand_date = promoted.demand_date
+)
+
+select * from final
