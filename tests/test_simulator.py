@@ -393,6 +393,30 @@ def test_duty_rate_stacks_and_prices_react_to_tariffs():
     assert ad_valorem_duty(rows, "AU", "610910", "IN", d("2026-01-01")) == pytest.approx(0.05)
 
 
+def test_tariff_schedule_file_expands_per_catalogue_and_rejects_bad_rows(tmp_path):
+    from ml.simulator.tariffs import SCHEDULE_PATH, build_tariff_measures, load_schedule
+
+    # HS6 rows only for codes the catalogue uses, measures on all goods once per HS chapter.
+    rows = build_tariff_measures(["851660", "851830"], ["US"])
+    assert {r["hs_code_prefix"] for r in rows} == {"851660", "851830", "85"}
+    assert {r["destination"] for r in rows} == {"US"}
+    assert [r["measure_id"] for r in rows[:2]] == ["TM-US-00001", "TM-US-00002"]
+    assert {r["measure_type"] for r in build_tariff_measures(["851660"], ["JP"])} == {"mfn"}
+    blocks = {b.name: b for b in load_schedule()}
+    assert blocks["us_all_goods"].each_chapter and not blocks["mfn"].each_chapter
+    header, first, *rest = SCHEDULE_PATH.read_text().splitlines()
+    bad = tmp_path / "bad.csv"
+    for lines, message in (
+        ([first.replace(",hs6,", ",hs4,")], "applies_to"),
+        ([first.replace(",2024-01-01,", ",2024-13-01,")], "month"),
+        ([first, rest[-1], first], "split"),
+        (["mfn,each_chapter" + first[len("mfn,hs6") :]], "six-digit"),
+    ):
+        bad.write_text("\n".join([header, *lines]) + "\n")
+        with pytest.raises(ValueError, match=message):
+            load_schedule(bad)
+
+
 # --- dirty data -----------------------------------------------------------------------------
 
 
