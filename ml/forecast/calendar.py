@@ -1,47 +1,29 @@
 """Each marketplace's calendar as features: public holidays and marketplace sales events.
 
-Holidays come from the maintained ``holidays`` library (by the marketplace's country); sales
-events (Black Friday, Prime Day, Singles' Day, Buen Fin, Golden Week, ...) from the event
-calendar in ``ml.simulator.calendar.sales_events``, which encodes public retail dates, not the
-simulator's demand response (event multipliers are never used as features).
+Both come from the reference calendar ``ml.reference.calendar``: holidays from the maintained
+``holidays`` library (by the marketplace's country), sales events (Black Friday, Prime Day,
+Singles' Day, Buen Fin, Golden Week, ...) from its table of public retail dates. How much an
+event lifts demand is for the model to learn (the simulator's multipliers are never features).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import lru_cache
 
-import holidays
 import numpy as np
 import pandas as pd
 
-from ml.simulator.calendar import EVENT_NAMES, sales_events
+from ml.reference.calendar import SALES_EVENT_NAMES, event_days, holiday_dates
 
 # 0 = no event; public holidays are a separate flag, so they are not an event code here.
-EVENT_CODES: dict[str, int] = {
-    name: i + 1 for i, name in enumerate(n for n in EVENT_NAMES if n != "public_holiday")
-}
-
-
-@lru_cache(maxsize=256)
-def _holiday_days(country: str, year: int) -> frozenset:
-    try:
-        return frozenset(holidays.country_holidays(country, years=[year]).keys())
-    except NotImplementedError:
-        # A country the library does not know has no holiday features (stated in the docs).
-        return frozenset()
+EVENT_CODES: dict[str, int] = {name: i + 1 for i, name in enumerate(SALES_EVENT_NAMES)}
 
 
 @lru_cache(maxsize=256)
 def _event_days(marketplace: str, year: int) -> dict:
-    """Day -> (event code, day number within the event); later entries win, as in the
-    simulator's table (a Christmas run-up day inside Black Friday week is Black Friday week)."""
-    out: dict = {}
-    for name, start, days, markets, _multipliers in sales_events(year):
-        if marketplace in markets:
-            for k in range(days):
-                out[start + timedelta(days=k)] = (EVENT_CODES[name], k + 1)
-    return out
+    """Day -> (event code, day number within the event), from ``event_days`` (where events
+    overlap, the later one in the reference's list names the day)."""
+    return {day: (EVENT_CODES[name], k) for day, (name, k) in event_days(marketplace, year).items()}
 
 
 def daily_calendar(marketplace: str, country: str, dates: pd.DatetimeIndex) -> pd.DataFrame:
@@ -49,7 +31,7 @@ def daily_calendar(marketplace: str, country: str, dates: pd.DatetimeIndex) -> p
     days_to_event (days until the next event day, capped at 60)."""
     days = [d.date() for d in dates]
     years = sorted({d.year for d in days} | {days[-1].year + 1})
-    hol = set().union(*(_holiday_days(country, y) for y in years))
+    hol = set().union(*(holiday_dates(country, y) for y in years))
     events: dict = {}
     for y in years:
         events.update(_event_days(marketplace, y))

@@ -1,7 +1,10 @@
-"""The demand calendar: weekly and yearly seasonality, public holidays and sales events.
+"""The demand calendar: weekly and yearly seasonality, and how much public holidays and sales
+events lift simulated demand.
 
-Everything here is a pure function of the date, so the ground truth can extend it to any day
-beyond the simulated history.
+The holidays and events themselves are reference data (``ml.reference.calendar``, which the
+forecast and pricing read too); what is the simulator's own is their effect on demand. Everything
+here is a pure function of the date, so the ground truth can extend it to any day beyond the
+simulated history.
 """
 
 from __future__ import annotations
@@ -9,9 +12,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
-import holidays
 import numpy as np
 import pandas as pd
+
+from ml.reference.calendar import (
+    SALES_EVENT_NAMES,
+    SalesEvent,
+    holiday_country,
+    holiday_dates,
+)
+from ml.reference.calendar import sales_events as reference_sales_events
 
 # Day-of-week demand (Monday first); online shopping peaks on Sunday/Monday in the West and on
 # the weekend in Japan. Normalised to a mean of 1 below.
@@ -36,25 +46,8 @@ SOUTHERN_MARKETS = ("AU",)
 # Profiles driven by the weather flip by half a year in the southern hemisphere.
 WEATHER_PROFILES = ("summer", "winter", "travel", "back_to_school")
 
-EVENT_NAMES = (
-    "black_friday",
-    "cyber_monday",
-    "black_friday_weekend",
-    "black_friday_week",
-    "prime_day",
-    "prime_big_deal_days",
-    "singles_day",
-    "click_frenzy",
-    "buen_fin",
-    "hot_sale",
-    "golden_week",
-    "christmas_run_up",
-    "christmas_eve",
-    "christmas_day",
-    "boxing_day",
-    "new_year_sale",
-    "public_holiday",
-)
+# The day names event_name() returns: the sales events, then public holidays.
+EVENT_NAMES = (*SALES_EVENT_NAMES, "public_holiday")
 
 
 def weekly_factor(market: str, dow: np.ndarray) -> np.ndarray:
@@ -90,57 +83,50 @@ def yearly_factor(key: str, day_of_year: np.ndarray, strength: np.ndarray | floa
     return np.exp(a * shape) / np.i0(a)
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
-    d = date(year, month, 1)
-    d += timedelta(days=(weekday - d.weekday()) % 7)
-    return d + timedelta(weeks=n - 1)
-
-
-def _last_weekday(year: int, month: int, weekday: int) -> date:
-    nxt = date(year + (month == 12), month % 12 + 1, 1)
-    d = nxt - timedelta(days=1)
-    return d - timedelta(days=(d.weekday() - weekday) % 7)
-
-
-# Known Prime Day dates; later years follow the usual second-week-of-July pattern.
-_PRIME_DAY = {
-    2023: (date(2023, 7, 11), 2),
-    2024: (date(2024, 7, 16), 2),
-    2025: (date(2025, 7, 8), 4),
+# How much a sales event lifts demand on each of its days (one value: every day alike).
+EVENT_LIFT: dict[str, tuple[float, ...]] = {
+    "black_friday_week": (1.2,),
+    "black_friday": (2.6,),
+    "black_friday_weekend": (1.7, 1.55),
+    "cyber_monday": (2.2,),
+    "prime_day": (2.3,),
+    "prime_big_deal_days": (1.6, 1.5),
+    "singles_day": (1.3,),
+    "click_frenzy": (1.6, 1.45, 1.2),
+    "buen_fin": (1.9, 1.7, 1.6, 1.5),
+    "hot_sale": (1.35,),
+    "golden_week": (1.3,),
+    "christmas_eve": (0.8,),
+    "christmas_day": (0.55,),
+    "boxing_day": (1.9,),
+    "new_year_sale": (1.5, 1.35),
 }
-_BIG_DEAL_DAYS = {2024: date(2024, 10, 8), 2025: date(2025, 10, 7)}
+# The Christmas run-up by day of December from the 1st: a ramp to the 20th, then easing off to
+# the 23rd (the reference lists the two parts as two events).
+CHRISTMAS_RUN_UP_LIFT: tuple[float, ...] = (
+    *np.linspace(1.12, 1.55, 20).round(3),
+    1.3,
+    1.2,
+    1.05,
+)
+PUBLIC_HOLIDAY_LIFT = 0.85
 
-EU_UK = ("UK", "DE", "FR", "IT", "ES")
+
+def event_lift(event: SalesEvent) -> tuple[float, ...]:
+    """The demand multiplier of each day of ``event``."""
+    if event.name == "christmas_run_up":
+        offset = (event.start - date(event.start.year, 12, 1)).days
+        return CHRISTMAS_RUN_UP_LIFT[offset : offset + event.days]
+    lift = EVENT_LIFT[event.name]
+    return lift * event.days if len(lift) == 1 else lift
 
 
 def sales_events(year: int) -> list[tuple[str, date, int, tuple[str, ...], tuple[float, ...]]]:
-    """(event, first day, days, markets, multiplier per day) of one calendar year."""
-    thanksgiving = _nth_weekday(year, 11, 3, 4)
-    bf = thanksgiving + timedelta(days=1)
-    pd_start, pd_days = _PRIME_DAY.get(year, (_nth_weekday(year, 7, 1, 2), 2))
-    bdd = _BIG_DEAL_DAYS.get(year, _nth_weekday(year, 10, 1, 2))
-    revolution_day = _nth_weekday(year, 11, 0, 3)  # Buen Fin ends on this Monday
-    all_m = ("US", "CA", "MX", "UK", "DE", "FR", "IT", "ES", "JP", "AU")
-    non_jp = tuple(m for m in all_m if m != "JP")
-    run_up = tuple(np.linspace(1.12, 1.55, 20).round(3))
+    """(event, first day, days, markets, multiplier per day) of one calendar year: the
+    reference's sales events with their lift."""
     return [
-        ("black_friday_week", bf - timedelta(days=7), 7, all_m, (1.2,) * 7),
-        ("black_friday", bf, 1, all_m, (2.6,)),
-        ("black_friday_weekend", bf + timedelta(days=1), 2, all_m, (1.7, 1.55)),
-        ("cyber_monday", bf + timedelta(days=3), 1, all_m, (2.2,)),
-        ("prime_day", pd_start, pd_days, all_m, (2.3,) * pd_days),
-        ("prime_big_deal_days", bdd, 2, ("US", "CA", "JP") + EU_UK, (1.6, 1.5)),
-        ("singles_day", date(year, 11, 11), 1, tuple(m for m in all_m if m != "AU"), (1.3,)),
-        ("click_frenzy", _nth_weekday(year, 11, 1, 2), 3, ("AU",), (1.6, 1.45, 1.2)),
-        ("buen_fin", revolution_day - timedelta(days=3), 4, ("MX",), (1.9, 1.7, 1.6, 1.5)),
-        ("hot_sale", _last_weekday(year, 5, 0), 9, ("MX",), (1.35,) * 9),
-        ("golden_week", date(year, 4, 29), 7, ("JP",), (1.3,) * 7),
-        ("christmas_run_up", date(year, 12, 1), 20, non_jp, run_up),
-        ("christmas_run_up", date(year, 12, 21), 3, non_jp, (1.3, 1.2, 1.05)),
-        ("christmas_eve", date(year, 12, 24), 1, non_jp, (0.8,)),
-        ("christmas_day", date(year, 12, 25), 1, non_jp, (0.55,)),
-        ("boxing_day", date(year, 12, 26), 1, ("UK", "CA", "AU"), (1.9,)),
-        ("new_year_sale", date(year, 1, 2), 2, ("JP",), (1.5, 1.35)),
+        (e.name, e.start, e.days, e.marketplaces, event_lift(e))
+        for e in reference_sales_events(year)
     ]
 
 
@@ -148,11 +134,8 @@ def sales_events(year: int) -> list[tuple[str, date, int, tuple[str, ...], tuple
 def _event_table(market: str, year: int) -> dict[date, tuple[str, float]]:
     """Day -> (event, multiplier) for one market and year; events beat public holidays."""
     out: dict[date, tuple[str, float]] = {}
-    from .reference import MARKETPLACES
-
-    country = MARKETPLACES[market].holiday_country if market in MARKETPLACES else market
-    for day, _name in holidays.country_holidays(country, years=[year]).items():
-        out[day] = ("public_holiday", 0.85)
+    for day in holiday_dates(holiday_country(market), year):
+        out[day] = ("public_holiday", PUBLIC_HOLIDAY_LIFT)
     for name, start, days, markets, mults in sales_events(year):
         if market in markets:
             for k in range(days):
