@@ -57,20 +57,25 @@ ui: manifest
 	$(BIN)/python -c "from ml.settings import DataPaths; from orchestration.run import prepare_instance; prepare_instance(DataPaths.from_env().ensure())"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
-MLFLOW_DB := sqlite:///$(KUAJING_DATA_DIR)/mlflow/mlflow.db
-
-# Opening the store first re-bases its artifact paths if the data folder was copied or moved.
+# The data folder's MLflow store (KUAJING_MLFLOW_TRACKING_URI, else its SQLite file), opened
+# first: opening a local store re-bases its artifact paths if the data folder was copied or
+# moved. Prints the tracking URI.
 OPEN_MLFLOW_STORE := $(BIN)/python -c "from ml.settings import DataPaths; \
-	from ml.forecast.registry import tracking_uri; tracking_uri(DataPaths.from_env().mlflow)"
+	from ml.registry import TrackingStore; from ml.forecast.registry import open_store; \
+	print(open_store(TrackingStore.from_paths(DataPaths.from_env())).tracking_uri)"
 
+# A tracking server serves its own UI: only a local store's is started here.
 mlflow-ui: install
-	$(OPEN_MLFLOW_STORE)
-	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_DB)" --host 127.0.0.1 --port $(MLFLOW_PORT)
+	MLFLOW_DB="$$($(OPEN_MLFLOW_STORE))" && case "$$MLFLOW_DB" in \
+		http://*|https://*) echo "The runs and the registry are on the tracking server: $$MLFLOW_DB";; \
+		*) $(BIN)/mlflow ui --backend-store-uri "$$MLFLOW_DB" \
+			--host 127.0.0.1 --port $(MLFLOW_PORT);; \
+	esac
 
 # `mlflow models serve` starts uvicorn from PATH: the venv's bin must come first.
 serve-model: install
-	$(OPEN_MLFLOW_STORE)
-	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(MLFLOW_DB)" \
+	MLFLOW_DB="$$($(OPEN_MLFLOW_STORE))" && \
+		PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$$MLFLOW_DB" \
 		$(BIN)/mlflow models serve -m "models:/demand_forecast@champion" \
 		--env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
 

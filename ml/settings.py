@@ -22,6 +22,9 @@ ORDERS_FIRST_PARTITION = "2009-01-01"
 # The day treated as "today" (ISO date): runs, the future-date rule and the demo's last day
 # follow it. Tests and benchmarks pin it; unset, it is today in UTC.
 RUN_DATE_ENV = "KUAJING_RUN_DATE"
+# Where MLflow tracks runs and registers models: a tracking server's URI (http://host:5000) or
+# any MLflow store URI. Unset, the SQLite store in the data folder's mlflow/.
+MLFLOW_TRACKING_URI_ENV = "KUAJING_MLFLOW_TRACKING_URI"
 
 
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -72,6 +75,13 @@ class DataPaths:
         for folder in (self.raw, self.out, self.dagster_home, self.mlflow):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def mlflow_tracking_uri(paths: DataPaths) -> str:
+    """``$KUAJING_MLFLOW_TRACKING_URI`` if set, else the data folder's SQLite store,
+    ``sqlite:///<data>/mlflow/mlflow.db`` (its artifacts go to ``<data>/mlflow/artifacts``)."""
+    chosen = os.environ.get(MLFLOW_TRACKING_URI_ENV)
+    return chosen or f"sqlite:///{paths.mlflow.expanduser().resolve() / 'mlflow.db'}"
 
 
 def run_date() -> dt.date:

@@ -140,8 +140,10 @@ def order_date_range(paths: DataPaths, today: dt.date) -> tuple[dt.date, dt.date
 def choose_job(paths: DataPaths) -> str:
     """Train before scoring only while the registry has no champion."""
     from ml.forecast.registry import current_champion
+    from ml.registry import TrackingStore
 
-    return PIPELINE_JOB if current_champion(paths.mlflow) is not None else FULL_JOB
+    champion = current_champion(TrackingStore.from_paths(paths))
+    return PIPELINE_JOB if champion is not None else FULL_JOB
 
 
 # --------------------------------------------------------------------------- runs left behind
@@ -171,7 +173,7 @@ def clean_up_dead_runs(paths: DataPaths) -> list[str]:
     """
     import dagster as dg
 
-    from ml.forecast import registry
+    from ml import registry
 
     marked: list[str] = []
     lock = paths.dagster_home / LOCK_FILE
@@ -195,7 +197,8 @@ def clean_up_dead_runs(paths: DataPaths) -> list[str]:
                 )
                 marked.append(f"Dagster run {run.run_id}")
         lock.unlink()
-    marked += [f"MLflow run {r}" for r in registry.mark_dead_runs_failed(paths.mlflow)]
+    store = registry.TrackingStore.from_paths(paths)
+    marked += [f"MLflow run {r}" for r in registry.mark_dead_runs_failed(store)]
     return marked
 
 
@@ -407,6 +410,7 @@ def freshness_warning(con: duckdb.DuckDBPyConnection, today: dt.date) -> list[st
 def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[str]:
     from ml.forecast.nightly import FORECAST_TABLE
     from ml.forecast.registry import champion_metrics, champion_training_note
+    from ml.registry import TrackingStore
 
     found = con.execute(
         "SELECT count(*) FROM information_schema.tables "
@@ -418,14 +422,15 @@ def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[s
         f"SELECT count(*), count(DISTINCT (sku, marketplace)), max(model_version), min(date), "
         f"max(date) FROM {FORECAST_TABLE}"
     ).fetchall()[0]
-    metrics = champion_metrics(paths.mlflow)
+    store = TrackingStore.from_paths(paths)
+    metrics = champion_metrics(store)
     backtest = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
     lines = [
         f"Demand forecast ({FORECAST_TABLE}, out/demand_forecast.parquet and .csv): {rows:,} "
         f"rows, {series:,} series, {first} .. {last}",
         f"  by demand_forecast v{version} (the registry's champion); backtest: {backtest}",
     ]
-    note = champion_training_note(paths.mlflow)
+    note = champion_training_note(store)
     if note:
         lines.append(f"  note: {note}")
     return lines

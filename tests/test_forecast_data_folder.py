@@ -14,7 +14,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 
 from ml.forecast.model import ForecastConfig
 from ml.forecast.nightly import NoChampionError, score, train
@@ -23,14 +22,15 @@ from ml.forecast.registry import (
     CHAMPION,
     EXPERIMENT_NAME,
     MODEL_NAME,
-    REBASED_TAG,
     ChampionUnavailableError,
     current_champion,
     load_champion,
-    tracking_uri,
+    open_store,
 )
 from ml.forecast.synthetic import synthetic_mart
-from ml.settings import DataPaths
+from ml.registry import TrackingStore
+from ml.registry.store import REBASED_TAG
+from ml.settings import MLFLOW_TRACKING_URI_ENV, DataPaths
 from orchestration.defs.forecast.assets import demand_forecast
 from orchestration.resources import KuajingResource
 
@@ -48,6 +48,7 @@ def no_default_store(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{stray}")
         mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        mp.delenv(MLFLOW_TRACKING_URI_ENV, raising=False)  # each data folder's own store
         yield
     assert not stray.exists(), "an MLflow call used the default tracking store"
 
@@ -92,6 +93,10 @@ def _train(paths: DataPaths):
     return train(paths, config=CONFIG, models=MODELS)
 
 
+def _store(paths: DataPaths) -> TrackingStore:
+    return TrackingStore.from_paths(paths)
+
+
 def _stored_text(db: Path, needle: str) -> list[str]:
     """table.column of every value in the SQLite store that contains ``needle``."""
     con = sqlite3.connect(db)
@@ -123,7 +128,7 @@ def test_a_copied_folder_scores_and_trains_after_the_original_is_deleted(tmp_pat
     shutil.copytree(a.root, b.root)
     shutil.rmtree(a.root)
 
-    model, version = load_champion(b.mlflow)
+    model, version = load_champion(_store(b))
     assert version == first.version
     scored = score(b)
     assert scored.version == first.version and len(scored.forecast) == 8 * 28
@@ -131,8 +136,7 @@ def test_a_copied_folder_scores_and_trains_after_the_original_is_deleted(tmp_pat
     before = _files_under(b.mlflow / "artifacts")
     again = _train(b)
     assert not a.root.exists(), "training wrote under the deleted folder"
-    uri = tracking_uri(b.mlflow)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = open_store(_store(b)).client()
     run = client.get_run(again.run_id)
     assert run.info.artifact_uri.startswith((b.mlflow / "artifacts").as_uri())
     download = client.get_model_version_download_uri(MODEL_NAME, str(again.version))
@@ -147,7 +151,7 @@ def test_a_copied_folder_scores_and_trains_after_the_original_is_deleted(tmp_pat
         f"{(a.mlflow / 'artifacts').as_uri()} -> {(b.mlflow / 'artifacts').as_uri()} at "
     )
     # The registry still scores, with whichever version is champion now.
-    assert score(b).version == current_champion(b.mlflow)[0]
+    assert score(b).version == current_champion(_store(b))[0]
 
 
 def test_a_moved_folder_scores_and_trains(tmp_path, mart):
@@ -160,9 +164,9 @@ def test_a_moved_folder_scores_and_trains(tmp_path, mart):
     again = _train(moved)
     assert not a.root.exists()
     assert _stored_text(moved.mlflow / "mlflow.db", str(a.root)) == ["experiment_tags.value"]
-    model, _ = load_champion(moved.mlflow)
-    assert current_champion(moved.mlflow)[0] in (first.version, again.version)
-    assert model.metadata.run_id == current_champion(moved.mlflow)[1]
+    model, _ = load_champion(_store(moved))
+    assert current_champion(_store(moved))[0] in (first.version, again.version)
+    assert model.metadata.run_id == current_champion(_store(moved))[1]
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +183,7 @@ def _copy(trained: DataPaths, dest: Path) -> DataPaths:
 
 
 def _champion_dir(paths: DataPaths) -> Path:
-    uri = tracking_uri(paths.mlflow)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = open_store(_store(paths)).client()
     version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version
     download = client.get_model_version_download_uri(MODEL_NAME, version)
     local = Path(download.removeprefix("file://"))
@@ -234,7 +237,7 @@ def test_scoring_with_a_truncated_model_file_fails_in_one_line(trained, tmp_path
     content = file.read_bytes()
     file.write_bytes(content[: len(content) // 2])
     with pytest.raises(ChampionUnavailableError) as error:
-        load_champion(paths.mlflow)
+        load_champion(_store(paths))
     message = _one_clear_line(
         error.value, "demand_forecast v1 (champion)", "corrupt", damaged, RETRAIN
     )

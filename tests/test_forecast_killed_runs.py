@@ -18,17 +18,11 @@ from mlflow import MlflowClient
 
 from ml.forecast.model import ForecastConfig
 from ml.forecast.panel import build_panel
-from ml.forecast.registry import (
-    DEAD_RUN_TAG,
-    EXPERIMENT_NAME,
-    PROCESS_TAGS,
-    data_fingerprint,
-    mark_dead_runs_failed,
-    process_tags,
-    tracking_uri,
-    train_and_register,
-)
+from ml.forecast.registry import EXPERIMENT_NAME, data_fingerprint, open_store
 from ml.forecast.synthetic import synthetic_mart
+from ml.forecast.training import train_and_register
+from ml.registry import TrackingStore
+from ml.registry.runs import DEAD_RUN_TAG, PROCESS_TAGS, mark_dead_runs_failed, process_tags
 from ml.settings import PROJECT_ROOT
 
 CONFIG = ForecastConfig(max_rounds=5, min_data_in_leaf=20, num_leaves=7, num_threads=1)
@@ -39,8 +33,10 @@ import sys, time
 from pathlib import Path
 from ml.forecast.model import ForecastConfig
 from ml.forecast.panel import build_panel
-from ml.forecast.registry import data_fingerprint, train_and_register
+from ml.forecast.registry import data_fingerprint
 from ml.forecast.synthetic import synthetic_mart
+from ml.forecast.training import train_and_register
+from ml.registry import TrackingStore
 
 mart = synthetic_mart(n_skus=3, marketplaces=("US",), days=150, seed=2)
 panel = build_panel(mart.demand, skus=mart.skus, grain="daily")
@@ -51,7 +47,8 @@ def progress(message):
         time.sleep(600)
 
 train_and_register(
-    panel, config=ForecastConfig(max_rounds=5, num_threads=1), mlflow_dir=Path(sys.argv[1]),
+    panel, config=ForecastConfig(max_rounds=5, num_threads=1),
+    store=TrackingStore.local(Path(sys.argv[1])),
     data_info=data_fingerprint(mart.demand), models=("kuajing",), progress=progress,
 )
 """
@@ -67,9 +64,12 @@ def no_default_store(tmp_path, monkeypatch):
     assert not stray.exists(), "an MLflow call used the default tracking store"
 
 
+def _store(mlflow_dir: Path) -> TrackingStore:
+    return open_store(TrackingStore.local(mlflow_dir))
+
+
 def _client(mlflow_dir: Path) -> MlflowClient:
-    uri = tracking_uri(mlflow_dir)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _store(mlflow_dir).client()
 
 
 def _running(client: MlflowClient) -> list:
@@ -112,7 +112,7 @@ def test_a_killed_training_run_is_marked_failed_by_the_next_training(tmp_path):
         assert tags["kuajing.pid"] == str(proc.pid)
         assert set(PROCESS_TAGS) <= set(tags)
         # Alive: not touched.
-        assert mark_dead_runs_failed(mlflow_dir) == []
+        assert mark_dead_runs_failed(_store(mlflow_dir)) == []
         assert client.get_run(run.info.run_id).info.status == "RUNNING"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -130,7 +130,7 @@ def test_a_killed_training_run_is_marked_failed_by_the_next_training(tmp_path):
     outcome = train_and_register(
         panel,
         config=CONFIG,
-        mlflow_dir=mlflow_dir,
+        store=TrackingStore.local(mlflow_dir),
         data_info=data_fingerprint(mart.demand),
         models=("kuajing",),
         progress=messages.append,
@@ -141,7 +141,7 @@ def test_a_killed_training_run_is_marked_failed_by_the_next_training(tmp_path):
     assert f"process {proc.pid} on {socket.gethostname()}" in reason and "gone" in reason
     assert any(run.info.run_id in m and "FAILED" in m for m in messages), messages
     assert client.get_run(outcome.run_id).info.status == "FINISHED"
-    assert _running(client) == [] and mark_dead_runs_failed(mlflow_dir) == []
+    assert _running(client) == [] and mark_dead_runs_failed(_store(mlflow_dir)) == []
 
 
 def test_only_runs_whose_process_is_gone_are_marked(tmp_path):
@@ -157,7 +157,7 @@ def test_only_runs_whose_process_is_gone_are_marked(tmp_path):
     # Another machine's run, and a run without process tags: cannot tell, left alone.
     elsewhere = client.create_run(experiment, tags={**mine, "kuajing.host": "elsewhere"})
     untagged = client.create_run(experiment)
-    assert mark_dead_runs_failed(mlflow_dir) == [reused]
+    assert mark_dead_runs_failed(_store(mlflow_dir)) == [reused]
     status = {r: client.get_run(r).info.status for r in (alive, reused)}
     assert status == {alive: "RUNNING", reused: "FAILED"}
     assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"

@@ -21,11 +21,12 @@ def forecast(pipeline_run) -> pd.DataFrame:
 
 def test_first_run_trains_and_registers_a_champion(pipeline_run):
     from ml.forecast.registry import current_champion
+    from ml.registry import TrackingStore
     from orchestration.run import FULL_JOB, PIPELINE_JOB, choose_job
 
     paths = DataPaths(pipeline_run.data_dir)
     assert f"running {FULL_JOB}" in pipeline_run.output
-    champion = current_champion(paths.mlflow)
+    champion = current_champion(TrackingStore.from_paths(paths))
     assert champion is not None and champion[0] == 1
     # With a champion registered, the next `make run` only scores.
     assert choose_job(paths) == PIPELINE_JOB

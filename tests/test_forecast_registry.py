@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,23 +30,23 @@ from mlflow import MlflowClient
 
 from ml.forecast.model import ForecastConfig, fit, predict
 from ml.forecast.panel import DEMAND_COLUMNS, build_panel, plan_from_demand
+from ml.forecast.pyfunc import ATTRIBUTE_COLUMNS, SERVED_MODULES, model_input
 from ml.forecast.registry import (
-    ATTRIBUTE_COLUMNS,
     CHALLENGER,
     CHAMPION,
     FIRST_MODEL_REASON,
     MODEL_NAME,
     NEWER_DATA_REASON,
-    TrainingOutcome,
     current_champion,
     data_fingerprint,
     gate,
     load_champion,
-    model_input,
-    tracking_uri,
-    train_and_register,
+    open_store,
 )
 from ml.forecast.synthetic import synthetic_mart
+from ml.forecast.training import TrainingOutcome, train_and_register
+from ml.registry import TrackingStore
+from ml.registry.code_paths import import_closure
 from ml.settings import PROJECT_ROOT
 
 CONFIG = ForecastConfig(
@@ -99,19 +100,24 @@ def registry(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("kuajing-data") / "mlflow"
 
 
+def _store(mlflow_dir: Path) -> TrackingStore:
+    """The SQLite store in ``mlflow_dir``, opened (its experiment created)."""
+    return open_store(TrackingStore.local(mlflow_dir))
+
+
 def _train(mart, demand: pd.DataFrame, config: ForecastConfig, mlflow_dir: Path) -> Step:
     panel = build_panel(demand, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
     messages: list[str] = []
     outcome = train_and_register(
         panel,
         config=config,
-        mlflow_dir=mlflow_dir,
+        store=TrackingStore.local(mlflow_dir),
         data_info=data_fingerprint(demand),
         models=MODELS,
         progress=messages.append,
         demand=demand,
     )
-    return Step(outcome, current_champion(mlflow_dir), messages)
+    return Step(outcome, current_champion(_store(mlflow_dir)), messages)
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +147,7 @@ def no_revenue(mart, registry, newer) -> Step:
 
 
 def _client(registry: Path) -> MlflowClient:
-    uri = tracking_uri(registry)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _store(registry).client()
 
 
 def test_data_fingerprint_ignores_row_and_column_order_but_not_values(older):
@@ -257,7 +262,7 @@ def test_the_same_config_on_the_same_data_is_a_challenger(first, same):
 
 
 def _predict_champion(registry: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    model, version = load_champion(registry)
+    model, version = load_champion(_store(registry))
     return model.predict(rows), version
 
 
@@ -265,10 +270,10 @@ def test_the_champion_pyfunc_forecasts_every_series_and_day_with_ordered_quantil
     first, mart, older, registry, monkeypatch
 ):
     rows = model_input(older, skus=mart.skus, marketplaces=mart.marketplaces)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(registry))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _store(registry).tracking_uri)
     fc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}").predict(rows)
     monkeypatch.undo()
-    assert load_champion(registry)[1] == first.champion_after[0]
+    assert load_champion(_store(registry))[1] == first.champion_after[0]
     last = pd.Timestamp(older["demand_date"].max())
     keys = older[["sku", "marketplace"]].drop_duplicates()
     assert len(fc) == len(keys) * 28
@@ -308,7 +313,7 @@ def test_the_champion_pyfunc_forecasts_every_series_and_day_with_ordered_quantil
 
 
 def test_signature_input_example_requirements_and_code_are_logged(first, registry, tmp_path):
-    model, _ = load_champion(registry)
+    model, _ = load_champion(_store(registry))
     inputs = model.metadata.get_input_schema()
     required = {c.name: c.required for c in inputs.inputs}
     assert set(DEMAND_COLUMNS) <= set(required) and all(required[c] for c in DEMAND_COLUMNS)
@@ -338,6 +343,70 @@ def test_signature_input_example_requirements_and_code_are_logged(first, registr
     assert (local / "serving_input_example.json").is_file()
 
 
+# Loads a downloaded version and predicts its input example with the project folder off
+# sys.path (the venv's editable install puts it there): only the version's code_paths.
+CLEAN_LOAD = """
+import json, sys
+from pathlib import Path
+
+project, model_dir = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
+sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != project]
+import mlflow.pyfunc
+
+model = mlflow.pyfunc.load_model(str(model_dir))
+out = model.predict(model.input_example)
+ml = [name for name in sys.modules if name.split(".")[0] == "ml"]
+modules = {name: getattr(sys.modules[name], "__file__", None) for name in ml}
+print(json.dumps({"rows": len(out), "ordered": bool((out["p10"] <= out["p90"]).all()),
+                  "modules": modules}))
+"""
+# Never needed to load or serve a forecast (training, pipeline, other domains).
+NOT_SERVED = (
+    "ml/importers", "ml/ingest", "ml/quality", "ml/registry", "ml/bench.py", "ml/cli.py",
+    "ml/forecast/bench.py", "ml/forecast/nightly.py", "ml/forecast/training.py",
+    "ml/forecast/registry.py", "ml/forecast/plots.py", "ml/forecast/synthetic.py",
+)  # fmt: skip
+
+
+def _imports_simulator() -> bool:
+    """Whether the forecast's calendar still reads sales events from ``ml.simulator`` (then
+    the served code needs that package, until the events move to a reference module)."""
+    return "ml.simulator" in import_closure(["ml.forecast.calendar"])
+
+
+def test_the_served_model_carries_only_the_code_it_loads_and_predicts_with(
+    first, registry, tmp_path
+):
+    client = _client(registry)
+    mv = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(MODEL_NAME, str(mv.version)),
+            dst_path=str(tmp_path / "model"),
+        )
+    )
+    code = local / "code"
+    copied = {str(f.relative_to(code)) for f in code.rglob("*") if f.is_file()}
+    needed = {str(f.relative_to(PROJECT_ROOT)) for f in import_closure(SERVED_MODULES).values()}
+    assert copied == needed
+    assert {"ml/forecast/pyfunc.py", "ml/forecast/model.py", "ml/__init__.py"} <= copied
+    for path in NOT_SERVED:
+        assert not (code / path).exists(), path
+    assert (code / "ml/simulator").exists() == _imports_simulator()
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-c", CLEAN_LOAD, str(PROJECT_ROOT), str(local)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded["rows"] == 2 * 28 and loaded["ordered"]
+    for name, file in loaded["modules"].items():
+        assert file is None or Path(file).is_relative_to(code), (name, file)
+    assert "ml.forecast.pyfunc" in loaded["modules"] and "ml.registry" not in loaded["modules"]
+
+
 def test_the_same_config_on_newer_data_becomes_champion(newer, same, registry):
     out = newer.outcome
     assert (out.alias, out.reason) == (CHAMPION, NEWER_DATA_REASON)
@@ -362,10 +431,10 @@ def test_a_candidate_without_a_wrmsse_is_refused_and_the_reason_logged(no_revenu
 
 def test_a_first_model_without_a_wrmsse_is_not_made_champion(mart, older, tmp_path):
     panel = build_panel(older, skus=mart.skus, marketplaces=mart.marketplaces, grain="daily")
-    client = _client(tmp_path / "mlflow")
+    store = _store(tmp_path / "mlflow")
     candidate = {"wape": 0.8, "coverage_p10_p90": 0.8, "wrmsse": float("nan")}
     decision = gate(
-        client, panel=panel, config=CONFIG, n_folds=3, candidate=candidate, data_sha256="x"
+        store, panel=panel, config=CONFIG, n_folds=3, candidate=candidate, data_sha256="x"
     )
     assert decision.alias == CHALLENGER and decision.reason.startswith("candidate has no wrmsse")
 
@@ -413,7 +482,7 @@ def test_mlflow_models_serve_answers_invocations_with_quantiles(first, registry,
     # The server execs `uvicorn` from PATH: as in an activated venv, its bin dir comes first.
     env = {
         **os.environ,
-        "MLFLOW_TRACKING_URI": tracking_uri(registry),
+        "MLFLOW_TRACKING_URI": _store(registry).tracking_uri,
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.pop("MLFLOW_REGISTRY_URI", None)

@@ -17,10 +17,11 @@ from ml.forecast.registry import (
     EXPERIMENT_NAME,
     champion_training_note,
     data_fingerprint,
-    tracking_uri,
-    train_and_register,
+    open_store,
 )
 from ml.forecast.synthetic import synthetic_mart
+from ml.forecast.training import train_and_register
+from ml.registry import TrackingStore
 
 CONFIG = ForecastConfig(
     max_rounds=30, learning_rate=0.15, min_data_in_leaf=20, num_leaves=15, num_threads=1
@@ -39,9 +40,12 @@ def no_default_store(tmp_path, monkeypatch):
     assert not stray.exists(), "an MLflow call used the default tracking store"
 
 
+def _store(mlflow_dir) -> TrackingStore:
+    return TrackingStore.local(mlflow_dir)
+
+
 def _client(mlflow_dir) -> MlflowClient:
-    uri = tracking_uri(mlflow_dir)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return open_store(_store(mlflow_dir)).client()
 
 
 def _train(demand: pd.DataFrame, mart, mlflow_dir, grain: str):
@@ -49,7 +53,7 @@ def _train(demand: pd.DataFrame, mart, mlflow_dir, grain: str):
     return panel, train_and_register(
         panel,
         config=replace(CONFIG, grain=grain),
-        mlflow_dir=mlflow_dir,
+        store=_store(mlflow_dir),
         data_info=data_fingerprint(demand),
         models=MODELS,
     )
@@ -68,7 +72,7 @@ def test_a_short_history_trains_on_one_fold_and_says_so(tmp_path, grain, days, p
         n_skus=4, marketplaces=("US", "DE"), days=days, seed=4, weekly_orders=grain == "weekly"
     )
     mlflow_dir = tmp_path / "mlflow"
-    assert champion_training_note(mlflow_dir) is None  # no champion yet
+    assert champion_training_note(_store(mlflow_dir)) is None  # no champion yet
     panel, outcome = _train(mart.demand, mart, mlflow_dir, grain)
     assert panel.n_history == periods
     assert outcome.alias == CHAMPION
@@ -81,14 +85,14 @@ def test_a_short_history_trains_on_one_fold_and_says_so(tmp_path, grain, days, p
     assert tags["backtest_folds"] == "1" and tags["training_note"] == outcome.note
     assert "fold0_wape" in run.data.metrics and "fold1_wape" not in run.data.metrics
     # What `make run`'s summary prints about the model that made the forecast.
-    assert champion_training_note(mlflow_dir) == outcome.note
+    assert champion_training_note(_store(mlflow_dir)) == outcome.note
 
 
 def test_a_full_history_has_no_training_note(tmp_path):
     mart = synthetic_mart(n_skus=3, marketplaces=("US",), days=150, seed=4)
     _, outcome = _train(mart.demand, mart, tmp_path / "mlflow", "daily")
     assert (outcome.n_folds, outcome.note) == (3, None)
-    assert champion_training_note(tmp_path / "mlflow") is None
+    assert champion_training_note(_store(tmp_path / "mlflow")) is None
     tags = _client(tmp_path / "mlflow").get_run(outcome.run_id).data.tags
     assert tags["backtest_folds"] == "3" and "training_note" not in tags
 

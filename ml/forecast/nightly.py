@@ -67,7 +67,10 @@ def train(
     progress: Callable[[str], None] | None = None,
 ):
     """Backtest, gate and register a model trained on the warehouse's demand mart."""
-    from .registry import data_fingerprint, train_and_register
+    from ml.registry import TrackingStore
+
+    from .registry import data_fingerprint
+    from .training import train_and_register
 
     config = config or ForecastConfig()
     demand, skus, markets = read_marts(paths)
@@ -77,7 +80,7 @@ def train(
     return train_and_register(
         panel,
         config=config,
-        mlflow_dir=paths.mlflow,
+        store=TrackingStore.from_paths(paths),
         data_info=data_fingerprint(demand),
         models=models,
         n_folds=n_folds,
@@ -129,22 +132,26 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
 
     Raises ``NoChampionError`` before any champion, ``ChampionUnavailableError`` (one line)
     when the champion's artifacts are missing or corrupt."""
-    from .registry import current_champion, latest_version, load_champion, model_input
+    from ml.registry import TrackingStore
 
-    if current_champion(paths.mlflow) is None:
-        newest = latest_version(paths.mlflow)
+    from .pyfunc import model_input
+    from .registry import current_champion, latest_version, load_champion
+
+    store = TrackingStore.from_paths(paths)
+    if current_champion(store) is None:
+        newest = latest_version(store)
         if newest is None:
             raise NoChampionError(
                 "No model has the alias 'champion' in the registry at "
-                f"{paths.mlflow}: run the `forecast_training` job (or `make run`) first."
+                f"{store.describe()}: run the `forecast_training` job (or `make run`) first."
             )
         version, alias, reason = newest
         raise NoChampionError(
-            f"No model has the alias 'champion' in the registry at {paths.mlflow}: its newest "
-            f"version, demand_forecast v{version} was registered as {alias or 'no champion'} "
-            f"because {reason or 'of no logged reason'}."
+            f"No model has the alias 'champion' in the registry at {store.describe()}: its "
+            f"newest version, demand_forecast v{version} was registered as "
+            f"{alias or 'no champion'} because {reason or 'of no logged reason'}."
         )
-    model, version = load_champion(paths.mlflow)  # ChampionUnavailableError: one line
+    model, version = load_champion(store)  # ChampionUnavailableError: one line
     demand, skus, markets = read_marts(paths)
     days = horizon_days or _champion_horizon_days(model)
     plan = future_plan(paths, demand, days)

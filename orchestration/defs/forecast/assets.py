@@ -111,13 +111,14 @@ def demand_forecast(
     from ml.forecast import plots
     from ml.forecast.nightly import NoChampionError, score
     from ml.forecast.registry import ChampionUnavailableError, champion_metrics
+    from ml.registry import TrackingStore
 
     try:
         outcome = score(kuajing.paths)
     except (NoChampionError, ChampionUnavailableError) as error:
         raise dg.Failure(description=str(error)) from None
     forecast = outcome.forecast
-    metrics = champion_metrics(kuajing.paths.mlflow)
+    metrics = champion_metrics(TrackingStore.from_paths(kuajing.paths))
     context.log.info(
         f"scored {forecast[['sku', 'marketplace']].drop_duplicates().shape[0]:,} series with "
         f"demand_forecast v{outcome.version}"
