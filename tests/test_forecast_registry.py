@@ -362,16 +362,10 @@ print(json.dumps({"rows": len(out), "ordered": bool((out["p10"] <= out["p90"]).a
 """
 # Never needed to load or serve a forecast (training, pipeline, other domains).
 NOT_SERVED = (
-    "ml/importers", "ml/ingest", "ml/quality", "ml/registry", "ml/bench.py", "ml/cli.py",
-    "ml/forecast/bench.py", "ml/forecast/nightly.py", "ml/forecast/training.py",
-    "ml/forecast/registry.py", "ml/forecast/plots.py", "ml/forecast/synthetic.py",
+    "ml/simulator", "ml/importers", "ml/ingest", "ml/quality", "ml/registry", "ml/bench",
+    "ml/cli.py", "ml/forecast/nightly.py", "ml/forecast/training.py", "ml/forecast/registry.py",
+    "ml/forecast/plots.py", "ml/forecast/synthetic.py",
 )  # fmt: skip
-
-
-def _imports_simulator() -> bool:
-    """Whether the forecast's calendar still reads sales events from ``ml.simulator`` (then
-    the served code needs that package, until the events move to a reference module)."""
-    return "ml.simulator" in import_closure(["ml.forecast.calendar"])
 
 
 def test_the_served_model_carries_only_the_code_it_loads_and_predicts_with(
@@ -392,7 +386,6 @@ def test_the_served_model_carries_only_the_code_it_loads_and_predicts_with(
     assert {"ml/forecast/pyfunc.py", "ml/forecast/model.py", "ml/__init__.py"} <= copied
     for path in NOT_SERVED:
         assert not (code / path).exists(), path
-    assert (code / "ml/simulator").exists() == _imports_simulator()
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
