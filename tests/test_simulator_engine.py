@@ -1,21 +1,39 @@
 """The simulator's exact output for one seed, pinned, and the stepped engine with its policies.
 
-The digest table pins every raw and truth file of a tiny scenario, so a refactor that changes one
-random draw or one row fails here. Parquet files are pinned by content (schema and rows), not by
-bytes, because the bytes carry the writer's library version. After an intended change of the
-simulated data, print the new table with ``.venv/bin/python tests/test_simulator_engine.py``.
+The digest table pins every raw and truth file of a tiny scenario, and one digest pins two years
+of the default seller, so a refactor that changes one random draw or one row fails here. Parquet
+files are pinned by content (schema and rows), not by bytes, because the bytes carry the writer's
+library version. After an intended change of the simulated data, print the new digests with
+``.venv/bin/python tests/test_simulator_engine.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from ml.settings import DataPaths
-from ml.simulator import generate, load_scenario
+from ml.simulator import GroundTruth, generate, load_scenario
+from ml.simulator.engine import SimulationResult, finish, observe, simulate, start, step
+from ml.simulator.observation import Observation, SellerFacts
+from ml.simulator.policies import (
+    DefaultPricing,
+    HubDelivery,
+    Logistics,
+    OrderUpToReplenishment,
+    Policies,
+)
+from ml.simulator.reference import MARKETPLACES
+from ml.simulator.tariffs import ad_valorem_duty, tariff_destination
+from ml.simulator.world import World, build_world
 
 TINY = {"n_skus": 6, "history_start": "2026-06-01"}  # as in test_simulator.py
 
@@ -58,6 +76,10 @@ TINY_DIGESTS: dict[str, str] = {
     "truth/series.parquet": "a5d8614ebb8a9ff3",
 }
 
+# Two years, ten markets, rail and express top-ups: paths the tiny run does not reach.
+WIDE = {"n_skus": 120}  # on the default scenario
+WIDE_DIGEST = "d202caba97318d1d"
+
 
 def content_digest(path: Path) -> str:
     """sha256 of a file's bytes; for Parquet, of its schema and rows (writer metadata aside)."""
@@ -81,6 +103,13 @@ def tiny_digests(root: Path) -> dict[str, str]:
     return tree_digests(root)
 
 
+def wide_digest(root: Path) -> str:
+    """One digest of every file of the WIDE run (names and contents)."""
+    generate(load_scenario("default", WIDE), DataPaths(root))
+    table = "".join(f"{k} {v}\n" for k, v in tree_digests(root).items())
+    return hashlib.sha256(table.encode()).hexdigest()[:16]
+
+
 def test_tiny_scenario_output_is_pinned(tmp_path):
     got = tiny_digests(tmp_path)
     changed = sorted(
@@ -89,12 +118,230 @@ def test_tiny_scenario_output_is_pinned(tmp_path):
     assert not changed, f"simulated files changed: {changed}"
 
 
-if __name__ == "__main__":  # print the digest table to paste above
+def test_two_years_of_the_default_seller_are_pinned(tmp_path):
+    assert wide_digest(tmp_path) == WIDE_DIGEST
+
+
+# --- the stepped engine and its policies ------------------------------------------------------
+
+
+class ConstantPricing:
+    """Every listing keeps its launch price for the whole run."""
+
+    def start(self, facts: SellerFacts) -> None:
+        self.prices = facts.launch_prices()
+
+    def list_prices(self, obs: Observation) -> np.ndarray:
+        return self.prices
+
+
+class NoReplenishment:
+    """Ships nothing and buys nothing: the opening stock is all there is."""
+
+    def start(self, facts: SellerFacts) -> list[HubDelivery]:
+        return []
+
+    def replenish(self, obs: Observation, desk: Logistics) -> None:
+        pass
+
+
+class EmptyTheHubByAir:
+    """On day 0 asks for far more than the hub holds of every listing, by air."""
+
+    def start(self, facts: SellerFacts) -> list[HubDelivery]:
+        self.hub0, self.shipped = None, None
+        return []
+
+    def replenish(self, obs: Observation, desk: Logistics) -> None:
+        if obs.day == 0:
+            self.hub0 = obs.hub.copy()
+            rows = np.arange(obs.facts.n_series)
+            air = obs.facts.lane_by_mode["air"]
+            self.shipped = desk.ship(air, rows, np.full(len(rows), 10**6))
+            self.hub_after = obs.hub.copy()  # the observation is live: shipping shows at once
+
+
+CLEAN_TINY = {**TINY, "data_issues": {}}
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return build_world(load_scenario("small", CLEAN_TINY))
+
+
+@pytest.fixture(scope="module")
+def default_run(world) -> SimulationResult:
+    return simulate(world)
+
+
+def _orders(run: SimulationResult) -> pd.DataFrame:
+    return run.table("orders").to_pandas()
+
+
+def test_in_memory_run_equals_the_generated_files(tmp_path, default_run):
+    paths = DataPaths(tmp_path)
+    generate(load_scenario("small", CLEAN_TINY), paths)
+    for name in ("orders", "inventory", "ad_spend"):
+        in_memory = default_run.table(name)
+        files = sorted(paths.raw_entity(name).glob("*.parquet"))
+        on_disk = pa.concat_tables([pq.read_table(p) for p in files])
+        assert on_disk.cast(in_memory.schema).equals(in_memory), name  # Parquet keeps ms
+
+
+def test_stepping_day_by_day_equals_simulate(world, default_run):
+    policies = Policies()
+    state = start(world, policies)
+    with pytest.raises(ValueError, match="next day to simulate is 0"):
+        step(state, 1, policies)
+    for t in range(world.n_hist):
+        step(state, t, policies)
+    run = finish(state)
+    pd.testing.assert_frame_equal(_orders(run), _orders(default_run))
+    assert len(run.departures) == len(default_run.departures)
+
+
+def test_default_pricing_applies_the_sellers_price_plan(world, default_run):
+    plan = world.price_changes
+    repriced = plan["series"].duplicated()  # a listing's first price is in force from day 0
+    in_run = plan[repriced & (plan["day"] > 0) & (plan["day"] < world.n_hist)]
+    changes = default_run.list_prices.query("day > 0").reset_index(drop=True)
+    expected = in_run[["series", "day", "list_price"]].sort_values(["day", "series"])
+    pd.testing.assert_frame_equal(changes, expected.reset_index(drop=True), check_dtype=False)
+    day0 = default_run.list_prices.query("day == 0")
+    assert len(day0) == len(world.series) and (day0["list_price"] > 0).all()
+
+
+def test_constant_price_policy_changes_prices_and_demand_follows_the_truth(
+    tmp_path, world, default_run
+):
+    policies = Policies(pricing=ConstantPricing())
+    assert isinstance(policies.replenishment, OrderUpToReplenishment)
+    run = simulate(world, policies)
+    launch = run.list_prices.query("day == 0").set_index("series")["list_price"]
+    assert (run.list_prices["day"] == 0).all()  # never a change
+    assert not default_run.list_prices.query("day > 0").empty  # the default does reprice
+    # Shoppers saw the launch price less the world's (unchanged) promotion discount.
+    discount = np.zeros((world.n_hist, len(world.series)))
+    for p in world.promotions.itertuples():
+        discount[p.start : p.end + 1, p.series] = p.discount
+    shown = run.history.shown_price()
+    np.testing.assert_allclose(shown, launch.sort_index().to_numpy() * (1 - discount))
+    assert not np.allclose(shown, default_run.history.shown_price())
+    # Order lines carry those prices.
+    o = _orders(run)
+    day = (o["order_date"].dt.normalize() - pd.Timestamp(world.start)).dt.days.to_numpy()
+    key = pd.MultiIndex.from_frame(world.series[["sku", "marketplace"]])
+    series = key.get_indexer(pd.MultiIndex.from_frame(o[["sku", "marketplace"]]))
+    np.testing.assert_allclose(o["unit_price"], shown[day, series].round(2), atol=0.006)
+    # The engine's true mean at those prices is the ground truth's.
+    generate(load_scenario("small", CLEAN_TINY), DataPaths(tmp_path))
+    truth = GroundTruth.load(DataPaths(tmp_path).truth)
+    dates = pd.date_range(world.start, periods=world.n_hist, freq="D")
+    for i, row in enumerate(run.truth_rows[:10]):
+        sku, mkt = world.series.loc[row, ["sku", "marketplace"]]
+        mu = truth.expected_demand(sku, mkt, dates, price=shown[:, row])
+        np.testing.assert_allclose(run.truth_mu[i], mu, rtol=1e-9, atol=1e-12)
+    # Promotions and ad campaigns are the world's: the same days are advertised.
+    ads = run.table("ad_spend").to_pandas()[["spend_date", "sku", "marketplace"]]
+    default_ads = default_run.table("ad_spend").to_pandas()[["spend_date", "sku", "marketplace"]]
+    pd.testing.assert_frame_equal(ads, default_ads)
+
+
+def test_no_replenishment_policy_ships_nothing_and_stock_only_falls(world, default_run):
+    policies = Policies(replenishment=NoReplenishment())
+    run = simulate(world, policies)
+    assert run.departures == [] and default_run.departures
+    pd.testing.assert_frame_equal(run.list_prices, default_run.list_prices)  # pricing untouched
+    # The opening stock is the world's, whoever replenishes.
+    opening, default_opening = start(world, policies).stock, start(world, Policies()).stock
+    np.testing.assert_array_equal(opening.on_hand, default_opening.on_hand)
+    np.testing.assert_array_equal(opening.hub, default_opening.hub)
+    inv = run.table("inventory").to_pandas()
+    falls = inv.groupby(["warehouse_id", "sku"])["on_hand"].apply(
+        lambda s: bool((s.diff().dropna() <= 0).all())
+    )
+    assert falls.all()
+    hub = inv[inv["warehouse_id"] == "CN-SZX-HUB"].groupby("sku")["on_hand"].nunique()
+    assert (hub == 1).all()  # nothing in, nothing out
+    assert 0 < _orders(run)["quantity"].sum() <= opening.on_hand.sum()
+    assert _orders(run)["quantity"].sum() < _orders(default_run)["quantity"].sum()
+
+
+def test_the_hub_ships_only_what_it_holds(world):
+    policy = EmptyTheHubByAir()
+    run = simulate(world, Policies(replenishment=policy))
+    facts_sku = world.series["sku_idx"].to_numpy()
+    per_sku = np.bincount(facts_sku, weights=policy.shipped, minlength=len(world.catalog))
+    lines = np.bincount(facts_sku, minlength=len(world.catalog))
+    assert (per_sku <= policy.hub0).all() and (per_sku > policy.hub0 - lines).all()
+    np.testing.assert_array_equal(policy.hub_after, policy.hub0 - per_sku)
+    assert {world.lanes[d.lane].mode for d in run.departures} == {"air"}
+
+
+def test_shipping_on_a_lane_the_listing_lacks_fails_loudly(world):
+    class RailEverywhere(NoReplenishment):
+        def replenish(self, obs: Observation, desk: Logistics) -> None:
+            rows = np.arange(obs.facts.n_series)
+            desk.ship(obs.facts.lane_by_mode["rail"], rows, np.ones(len(rows), dtype=int))
+
+    with pytest.raises(ValueError, match="no such lane"):
+        simulate(world, Policies(replenishment=RailEverywhere()))
+
+
+def test_policies_see_read_only_observations_and_no_truth(world):
+    seen: list[tuple[str, int, int]] = []
+
+    class Spy(DefaultPricing):
+        def list_prices(self, obs: Observation) -> np.ndarray:
+            seen.append(("open", obs.day, obs.sales_day))
+            with pytest.raises(ValueError, match="read-only"):
+                obs.on_hand[0] = 10**6
+            with pytest.raises(ValueError, match="read-only"):
+                obs.facts.listed_from[0] = 0
+            return super().list_prices(obs)
+
+    class SpyReplenishment(OrderUpToReplenishment):
+        def replenish(self, obs: Observation, desk: Logistics) -> None:
+            seen.append(("close", obs.day, obs.sales_day))
+            assert obs.history is not None and obs.history.sales().shape[0] == obs.day + 1
+            super().replenish(obs, desk)
+
+    policies = Policies(Spy(), SpyReplenishment())
+    state = start(world, policies)
+    for t in range(3):
+        step(state, t, policies)
+    assert seen == [
+        ("open", 0, -1),
+        ("close", 0, 0),
+        ("open", 1, 0),
+        ("close", 1, 1),
+        ("open", 2, 1),
+        ("close", 2, 2),
+    ]
+    # Costs in force: the day's FX and the duty a bulk import pays that day.
+    obs = observe(state, 2)
+    row = world.series.iloc[0]
+    sku = world.catalog.iloc[int(row["sku_idx"])]
+    market = MARKETPLACES[row["marketplace"]]
+    dest = tariff_destination(market.country, market.customs_union)
+    duty = ad_valorem_duty(world.tariff_rows, dest, sku["hs_code"], sku["origin_country"], obs.date)
+    assert obs.duty_rate[0] == pytest.approx(duty)
+    usd = (
+        1.0 if row["currency"] == "USD" else world.fx[world.fx_currencies.index(row["currency"]), 2]
+    )
+    assert obs.fx_usd[0] == usd
+    hidden = {"base", "elasticity", "ref_price", "nb_size", "promo_uplift", "ad_beta", "demand"}
+    for cls in (Observation, SellerFacts):
+        assert not hidden & {f.name for f in dataclasses.fields(cls)}
+
+
+if __name__ == "__main__":  # print the digests to paste above
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        table = tiny_digests(Path(tmp))
+        table = tiny_digests(Path(tmp) / "tiny")
+        wide = wide_digest(Path(tmp) / "wide")
     sys.stdout.write("TINY_DIGESTS: dict[str, str] = {\n")
     for key, value in table.items():
         sys.stdout.write(f'    "{key}": "{value}",\n')
-    sys.stdout.write("}\n")
+    sys.stdout.write(f'}}\nWIDE_DIGEST = "{wide}"\n')

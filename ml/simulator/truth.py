@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from . import calendar as cal
 from .demand import lifecycle, mean_demand
 
-DateLike = str | date | pd.Timestamp | np.datetime64
+DateLike: TypeAlias = str | date | pd.Timestamp | np.datetime64
 
 
 @dataclass

@@ -116,6 +116,8 @@ class World:
     price_changes: pd.DataFrame  # series, day, list_price (day may be < 0 for the first row)
     promotions: pd.DataFrame  # promotion_id, series, promo_type, discount, start, end
     campaigns: pd.DataFrame  # series, start, end, budget
+    duty: np.ndarray  # ad valorem duty by (destination, HS code, origin) group and day
+    duty_group: np.ndarray  # each series' row of ``duty``
 
     def day(self, d: date) -> int:
         return (d - self.start).days
@@ -274,10 +276,11 @@ def build_world(sc: Scenario) -> World:
         }
     )
     tariff_rows = build_tariff_measures(cat["hs_code"].tolist(), dests)
+    duty_group, duty = _duty_by_group(sc, cat, ser, tariff_rows, n_total)
     lanes = lane_specs(markets)
     price_changes = _prices(
         sc,
-        world_inputs=(cat, ser, fx, fx_idx, tariff_rows, lanes),
+        world_inputs=(cat, ser, fx, fx_idx, duty_group, duty, lanes),
         n_total=n_total,
         rng=rng_for(sc.seed, "prices"),
     )
@@ -298,6 +301,8 @@ def build_world(sc: Scenario) -> World:
         price_changes,
         promotions,
         campaigns,
+        duty,
+        duty_group,
     )
 
 
@@ -336,10 +341,28 @@ def _demand_parameters(
     s["reaction_lag"] = rng.integers(0, 10, k)
 
 
+def _duty_by_group(
+    sc: Scenario, cat: pd.DataFrame, s: pd.DataFrame, tariff_rows: list[dict], n_total: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' (destination, HS code, origin) group, and the daily duty of each group."""
+    mk = [MARKETPLACES[m] for m in s["marketplace"]]
+    sku_idx = s["sku_idx"].to_numpy()
+    dest = np.array([tariff_destination(m.country, m.customs_union) for m in mk])
+    hs = cat["hs_code"].to_numpy()[sku_idx]
+    origin = cat["origin_country"].to_numpy()[sku_idx]
+    keys = pd.Series([f"{d}|{h}|{o}" for d, h, o in zip(dest, hs, origin, strict=True)])
+    codes, uniq = pd.factorize(keys)
+    groups = [u.split("|") for u in uniq]
+    duty = np.stack(
+        [duty_timeline(tariff_rows, d, h, o, sc.history_start, n_total) for d, h, o in groups]
+    )
+    return np.asarray(codes), duty
+
+
 def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) -> pd.DataFrame:
     """List-price changes: target price from landed cost and margin, pushed when it moves >5 %,
     reviewed monthly and after tariff changes; occasional price tests around the target."""
-    cat, s, fx, fx_idx, tariff_rows, lanes = world_inputs
+    cat, s, fx, fx_idx, codes, duty, lanes = world_inputs
     n_hist = sc.n_days
     k = len(s)
     sku_idx = s["sku_idx"].to_numpy()
@@ -362,15 +385,6 @@ def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) 
     fx_row = np.array([fx_idx.get(c, -1) for c in ccy])
     fx_t = np.where(fx_row[:, None] >= 0, fx[np.maximum(fx_row, 0)], 1.0)  # series x day
     fx_t[:, n_hist:] = fx_t[:, [n_hist - 1]]  # the future is priced at the last known rate
-    # Duty per (destination, hs, origin) group and day.
-    dest = np.array([tariff_destination(m.country, m.customs_union) for m in mk])
-    hs = cat["hs_code"].to_numpy()[sku_idx]
-    origin = cat["origin_country"].to_numpy()[sku_idx]
-    keys = pd.Series([f"{d}|{h}|{o}" for d, h, o in zip(dest, hs, origin, strict=True)])
-    codes, uniq = pd.factorize(keys)
-    duty = np.stack(
-        [duty_timeline(tariff_rows, *u.split("|"), sc.history_start, n_total) for u in uniq]
-    )
     changed = np.zeros_like(duty, dtype=bool)
     changed[:, 1:] = np.abs(np.diff(duty, axis=1)) > 1e-12
     margin = s["margin"].to_numpy()
