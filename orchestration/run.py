@@ -394,10 +394,9 @@ def summarize(paths: DataPaths, run_id: str, seconds: float, today: dt.date | No
 
 
 def freshness_warning(con: duckdb.DuckDBPyConnection, today: dt.date) -> list[str]:
-    """A warning when the newest order is more than STALE_AFTER_DAYS old."""
-    newest = con.execute(
-        f"SELECT max(CAST(order_date AS DATE)) FROM {contract.RAW_SCHEMA}.orders"
-    ).fetchall()[0][0]
+    """A warning when the history ends more than STALE_AFTER_DAYS ago (the forecast starts the
+    day after the last day of ``marts.fct_daily_demand``)."""
+    newest = con.execute("SELECT max(demand_date) FROM marts.fct_daily_demand").fetchall()[0][0]
     if newest is None or (today - newest).days <= STALE_AFTER_DAYS:
         return []
     return [

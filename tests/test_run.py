@@ -197,8 +197,8 @@ def test_the_demo_ends_the_day_before_the_run_date_with_the_same_history_length(
 
 def test_the_summary_warns_when_the_newest_order_is_old():
     con = duckdb.connect()
-    con.execute("CREATE SCHEMA raw; CREATE TABLE raw.orders (order_date TIMESTAMP)")
-    con.execute("INSERT INTO raw.orders VALUES ('2026-11-20 10:00')")
+    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.fct_daily_demand (demand_date DATE)")
+    con.execute("INSERT INTO marts.fct_daily_demand VALUES ('2026-11-19'), ('2026-11-20')")
     assert freshness_warning(con, dt.date(2026, 11, 23)) == []
     [warning] = freshness_warning(con, dt.date(2026, 12, 1))
     assert warning.startswith("warning: the newest order is from 2026-11-20, 11 days before")
