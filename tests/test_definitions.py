@@ -95,3 +95,12 @@ def test_tariff_fingerprint_notices_added_changed_and_removed_files(tmp_path):
     (folder / "2026").mkdir()
     (folder / "2026" / "c.csv").write_text("x\n1\n")  # a subfolder is read by ingest too
     assert changed_files(second, tariff_file_fingerprint(folder)) == ["2026/c.csv", "a.csv"]
+
+
+def test_the_forecast_declares_every_mart_it_reads(repository):
+    graph = repository.asset_graph
+    parents = graph.get(dg.AssetKey(["forecast", "demand_forecast"])).parent_keys
+    assert {
+        dg.AssetKey(["marts", name])
+        for name in ("fct_daily_demand", "dim_sku", "dim_marketplace", "fct_price_plan")
+    } <= parents

@@ -9,6 +9,7 @@ import base64
 import dagster as dg
 
 from ml.forecast.metrics import HEADLINE
+from orchestration.metadata import markdown_preview
 from orchestration.resources import KuajingResource
 
 GROUP = "forecast"
@@ -19,7 +20,9 @@ DEMAND_MARTS = [
     dg.AssetKey(["marts", "dim_sku"]),
     dg.AssetKey(["marts", "dim_marketplace"]),
 ]
-PREVIEW_ROWS = 5
+# Planned prices and promotions of the days ahead: what scoring reads besides the history (and
+# where pricing will write its recommendations).
+PRICE_PLAN = dg.AssetKey(["marts", "fct_price_plan"])
 
 
 class TrainingConfig(dg.Config):
@@ -29,10 +32,6 @@ class TrainingConfig(dg.Config):
     horizon: int | None = None  # periods ahead; default 28 days or 8 weeks
     n_folds: int = 3
     models: list[str] | None = None  # default: every peer but AutoETS (see ml.forecast.nightly)
-
-
-def _markdown(table) -> dg.MetadataValue:
-    return dg.MetadataValue.md(table.round(4).to_markdown())
 
 
 def _png(png: bytes, title: str) -> dg.MetadataValue:
@@ -89,7 +88,7 @@ def demand_forecast_model(
             "backtest_folds": outcome.n_folds,
             "backtest_horizon": outcome.backtest_horizon,
             **({"training_note": outcome.note} if outcome.note else {}),
-            "comparison": _markdown(outcome.comparison),
+            "comparison": dg.MetadataValue.md(outcome.comparison.round(4).to_markdown()),
             "mlflow_run_id": outcome.run_id,
             "mlflow_ui": mlflow_ui_hint(kuajing),
         }
@@ -99,7 +98,7 @@ def demand_forecast_model(
 @dg.asset(
     key=FORECAST_KEY,
     group_name=GROUP,
-    deps=[MODEL_KEY, *DEMAND_MARTS],
+    deps=[MODEL_KEY, *DEMAND_MARTS, PRICE_PLAN],
     kinds={"mlflow", "duckdb"},
     description="P10 / P50 / P90 units per SKU x marketplace x day over the horizon, scored by "
     "`models:/demand_forecast@champion` from the registry; table forecast.demand_forecast, "
@@ -136,9 +135,7 @@ def demand_forecast(
             "plot": _png(
                 plots.forecast_overview(outcome.history, forecast), "forecast by marketplace"
             ),
-            "preview": dg.MetadataValue.md(
-                forecast.head(PREVIEW_ROWS).astype(str).to_markdown(index=False)
-            ),
+            "preview": markdown_preview(forecast),
             "parquet": dg.MetadataValue.path(str(outcome.parquet)),
             "csv": dg.MetadataValue.path(str(outcome.csv)),
             "mlflow_ui": mlflow_ui_hint(kuajing),
