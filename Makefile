@@ -16,15 +16,17 @@ PORT ?= 3000
 MLFLOW_PORT ?= 5000
 MODEL_PORT ?= 5001
 
-.PHONY: run test ui mlflow-ui serve-model manifest install browser lint docs help
+.PHONY: run test test-fast ui mlflow-ui serve-model manifest install browser lint docs help
 
 help:
 	@echo "make run     create the environment, demo data if none, and run the whole pipeline"
-	@echo "make test    run every test (installs Debian's chromium for the UI test if missing)"
+	@echo "make test    make lint, then every test (installs Debian's chromium for the UI test if missing)"
+	@echo "make test-fast      unit tests only: no browser, no end-to-end run, no server"
 	@echo "make ui      open the Dagster UI on http://127.0.0.1:$(PORT) (PORT=...)"
 	@echo "make mlflow-ui      open the MLflow UI (runs, registry) on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make serve-model    serve models:/demand_forecast@champion as REST on 127.0.0.1:$(MODEL_PORT)"
-	@echo "make lint    ruff check"
+	@echo "make lint    ruff check + format, mypy, sqlfluff"
+	@echo "make docs    regenerate the README's contract section and dbt's sources file"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -50,8 +52,13 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: manifest browser
+# CI calls `make test`: a lint, format or type error fails it like a failing test.
+test: lint manifest browser
 	$(BIN)/pytest
+
+# The edit-test loop: tests not marked slow (no dbt build, browser, pipeline run or server).
+test-fast: manifest
+	$(BIN)/pytest -m "not slow"
 
 ui: manifest
 	$(BIN)/python -c "from ml.settings import DataPaths; from orchestration.run import prepare_instance; prepare_instance(DataPaths.from_env().ensure())"
@@ -81,6 +88,9 @@ serve-model: install
 
 lint: install
 	$(BIN)/ruff check ml orchestration tests
+	$(BIN)/ruff format --check ml orchestration tests
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint dbt_project/models
 
 # The README's contract section and dbt's sources file, generated from ml/contract.py.
 docs: install

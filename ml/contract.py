@@ -661,8 +661,10 @@ def markdown() -> str:
     for e in ENTITIES:
         need = "required" if e.required else "optional"
         out.append(f"#### `{e.name}/` ({need})\n")
-        out.append(f"{e.description[0].upper()}{e.description[1:]}. Key: "
-                   f"{', '.join(f'`{k}`' for k in e.key)}.")
+        out.append(
+            f"{e.description[0].upper()}{e.description[1:]}. Key: "
+            f"{', '.join(f'`{k}`' for k in e.key)}."
+        )
         if not e.required:
             out.append(f" Without it: {e.when_absent}.")
         out.append("\n\n| column | type | rules | meaning |\n| --- | --- | --- | --- |\n")
@@ -683,10 +685,14 @@ def markdown() -> str:
                 rules.append("not in the future")
             out.append(f"| `{c.name}` | {c.dtype} | {'; '.join(rules)} | {c.description} |\n")
         for ref in e.references:
-            out.append(f"\n`{', '.join(ref.columns)}` must exist in `{ref.target}` "
-                       "(checked when it is present).")
+            out.append(
+                f"\n`{', '.join(ref.columns)}` must exist in `{ref.target}` "
+                "(checked when it is present)."
+            )
         if e.validity:
-            out.append(f"\nNo two rows with the same {', '.join(e.validity.key)} may have "
-                       "overlapping validity.")
+            out.append(
+                f"\nNo two rows with the same {', '.join(e.validity.key)} may have "
+                "overlapping validity."
+            )
         out.append("\n\n")
     return "".join(out).rstrip() + "\n"

@@ -384,10 +384,15 @@ def weekly_world() -> dict[str, list[dict]]:
         row["quantity"] += o["quantity"]
         row["revenue"] += o["quantity"] * o["unit_price"]
     orders = [
-        {"order_id": f"W-{monday}-{sku}-{mkt}",
-         "order_date": dt.datetime.combine(monday, dt.time()), "marketplace": mkt, "sku": sku,
-         "quantity": w["quantity"],
-         "unit_price": w["revenue"] / w["quantity"], "currency": cur}
+        {
+            "order_id": f"W-{monday}-{sku}-{mkt}",
+            "order_date": dt.datetime.combine(monday, dt.time()),
+            "marketplace": mkt,
+            "sku": sku,
+            "quantity": w["quantity"],
+            "unit_price": w["revenue"] / w["quantity"],
+            "currency": cur,
+        }
         for (monday, sku, mkt, cur), w in sorted(weeks.items())
     ]
     return {
@@ -441,9 +446,16 @@ WEEKLY_AS_OF = D(2026, 3, 9)  # the Monday of the last order's week
 # The kettle's catalog row, as written in the seller's file (header "SKU"), with a typo in its
 # HS code: ingest quarantines the row and keeps the kettle's orders, prices and stock.
 KETTLE_BAD_ROW = {
-    "SKU": "KETTLE", "title": "Electric kettle", "category": "kitchen", "hs_code": "85167X",
-    "origin_country": "CN", "unit_cost": "10.0", "cost_currency": "USD", "weight_kg": "2.0",
-    "launch_date": "2025-01-01", "discontinued_date": "",
+    "SKU": "KETTLE",
+    "title": "Electric kettle",
+    "category": "kitchen",
+    "hs_code": "85167X",
+    "origin_country": "CN",
+    "unit_cost": "10.0",
+    "cost_currency": "USD",
+    "weight_kg": "2.0",
+    "launch_date": "2025-01-01",
+    "discontinued_date": "",
 }
 KETTLE_BAD_REASON = "hs_code '85167X' is not an HS code of 6-10 digits"
 KETTLE_ISSUE = f"raw/catalog/catalog.csv row 1: invalid_hs_code: {KETTLE_BAD_REASON}"
@@ -455,31 +467,61 @@ def quarantined_catalog_world() -> dict[str, list[dict]]:
     Also in quarantine: a SKU that never sold (two failed rules, lower-case " sku " header
     with spaces), an order row of the T-shirt (which stays in the catalog) and an empty file.
     """
-    def catalog_entry(row: int, rules: list[str], reason: str, values: dict) -> dict:
-        return {"entity": "catalog", "source_file": "catalog/catalog.csv", "row_number": row,
-                "failed_rule": rules[0], "failed_rules": rules, "reason": reason,
-                "original_values": values, "run_id": "fixture"}
 
-    lamp = {" sku ": " LAMP ", "title": "Desk lamp", "category": "home", "hs_code": "9405",
-            "origin_country": "CN", "unit_cost": "abc", "cost_currency": "USD",
-            "weight_kg": "1.0"}
+    def catalog_entry(row: int, rules: list[str], reason: str, values: dict) -> dict:
+        return {
+            "entity": "catalog",
+            "source_file": "catalog/catalog.csv",
+            "row_number": row,
+            "failed_rule": rules[0],
+            "failed_rules": rules,
+            "reason": reason,
+            "original_values": values,
+            "run_id": "fixture",
+        }
+
+    lamp = {
+        " sku ": " LAMP ",
+        "title": "Desk lamp",
+        "category": "home",
+        "hs_code": "9405",
+        "origin_country": "CN",
+        "unit_cost": "abc",
+        "cost_currency": "USD",
+        "weight_kg": "1.0",
+    }
     return {
         **small_world(),
         "catalog": [],  # inserted by build_quarantined_catalog_warehouse, from row 2
         "quarantine": [
             catalog_entry(1, ["invalid_hs_code"], KETTLE_BAD_REASON, KETTLE_BAD_ROW),
-            catalog_entry(3, ["bad_type", "invalid_hs_code"],
-                          "unit_cost 'abc' is not a decimal; hs_code '9405' is not an HS code "
-                          "of 6-10 digits", lamp),
-            {"entity": "orders", "source_file": "orders/fixture.csv", "row_number": 10,
-             "failed_rule": "duplicate_key", "failed_rules": ["duplicate_key"],
-             "reason": "key (order_id, sku) = ('O-3', 'TSHIRT') repeats the row kept at "
-                       "orders/fixture.csv row 3",
-             "original_values": {"order_id": "O-3", "sku": "TSHIRT"}, "partition_key": "2026-02-20",
-             "run_id": "fixture"},
-            {"entity": "inventory", "source_file": "inventory/empty.csv", "row_number": None,
-             "failed_rule": "empty_file", "failed_rules": ["empty_file"],
-             "reason": "inventory/empty.csv has a header but no rows", "run_id": "fixture"},
+            catalog_entry(
+                3,
+                ["bad_type", "invalid_hs_code"],
+                "unit_cost 'abc' is not a decimal; hs_code '9405' is not an HS code of 6-10 digits",
+                lamp,
+            ),
+            {
+                "entity": "orders",
+                "source_file": "orders/fixture.csv",
+                "row_number": 10,
+                "failed_rule": "duplicate_key",
+                "failed_rules": ["duplicate_key"],
+                "reason": "key (order_id, sku) = ('O-3', 'TSHIRT') repeats the row kept at "
+                "orders/fixture.csv row 3",
+                "original_values": {"order_id": "O-3", "sku": "TSHIRT"},
+                "partition_key": "2026-02-20",
+                "run_id": "fixture",
+            },
+            {
+                "entity": "inventory",
+                "source_file": "inventory/empty.csv",
+                "row_number": None,
+                "failed_rule": "empty_file",
+                "failed_rules": ["empty_file"],
+                "reason": "inventory/empty.csv has a header but no rows",
+                "run_id": "fixture",
+            },
         ],
     }
 

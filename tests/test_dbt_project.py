@@ -763,7 +763,6 @@ def test_orders_only_demand_and_empty_marts(orders_only):
         assert query(orders_only, f"select count(*) from marts.{mart}")[0][0] == 0, mart
 
 
-
 def test_orders_only_every_listing_is_withheld_for_want_of_a_catalog(orders_only):
     rows = query_dicts(orders_only, "select * from marts.mart_withheld_skus order by all")
     assert {(r["sku"], r["marketplace"]) for r in rows} == {
@@ -782,6 +781,7 @@ def test_orders_only_every_listing_is_withheld_for_want_of_a_catalog(orders_only
     kettle_de = by_key[("KETTLE", "DE")]
     assert kettle_de["units"] == 2 and kettle_de["revenue_usd"] is None
     assert by_key[("KETTLE", "US")]["revenue_usd"] == pytest.approx(39.99 + 4 * 44.99)
+
 
 # ---------------------------------------------------------------------------------------------
 # Weekly order files: one row per SKU, marketplace and week, dated the week's Monday
@@ -887,9 +887,7 @@ def numeric_columns(warehouse: Path) -> set[tuple[str, str]]:
         f"({', '.join('?' for _ in FINITE_TESTED_INTERMEDIATE)}))",
         list(FINITE_TESTED_INTERMEDIATE),
     )
-    return {
-        (t, c) for t, c, ty in rows if ty in NUMERIC_TYPES or ty.startswith("DECIMAL")
-    }
+    return {(t, c) for t, c, ty in rows if ty in NUMERIC_TYPES or ty.startswith("DECIMAL")}
 
 
 def test_every_numeric_mart_column_has_an_is_finite_test(built):

@@ -51,8 +51,15 @@ def test_every_mart_is_downstream_of_orders(repository):
     downstream = graph.get(dg.AssetKey(["raw", "orders"])).child_keys
     assert dg.AssetKey(["staging", "stg_raw__orders"]) in downstream
     marts = {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
-    stems = {"fct_daily_demand", "dim_sku", "dim_marketplace", "mart_landed_cost",
-             "mart_tariff_exposure", "mart_lane_performance", "mart_inventory_position"}
+    stems = {
+        "fct_daily_demand",
+        "dim_sku",
+        "dim_marketplace",
+        "mart_landed_cost",
+        "mart_tariff_exposure",
+        "mart_lane_performance",
+        "mart_inventory_position",
+    }
     assert stems <= {k.path[-1] for k in marts}
 
 

@@ -13,8 +13,15 @@ from ml.settings import PROJECT_ROOT, DataPaths
 
 pytestmark = pytest.mark.slow
 
-MARTS = ("fct_daily_demand", "dim_sku", "dim_marketplace", "mart_landed_cost",
-         "mart_tariff_exposure", "mart_lane_performance", "mart_inventory_position")
+MARTS = (
+    "fct_daily_demand",
+    "dim_sku",
+    "dim_marketplace",
+    "mart_landed_cost",
+    "mart_tariff_exposure",
+    "mart_lane_performance",
+    "mart_inventory_position",
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +70,17 @@ def test_rows_read_equal_rows_accepted_plus_quarantined(warehouse):
 def test_quarantine_catches_exactly_the_injected_issues(pipeline_run, warehouse):
     from ml.simulator import GroundTruth
 
-    injected = {k: v for k, v in GroundTruth.load(
-        DataPaths(pipeline_run.data_dir).truth).injected_issues.items() if v}
+    injected = {
+        k: v
+        for k, v in GroundTruth.load(DataPaths(pipeline_run.data_dir).truth).injected_issues.items()
+        if v
+    }
     assert injected, "the small scenario should inject dirty rows"
-    found = dict(warehouse.execute(
-        "SELECT failed_rule, count(*) FROM quality.quarantine GROUP BY failed_rule"
-    ).fetchall())
+    found = dict(
+        warehouse.execute(
+            "SELECT failed_rule, count(*) FROM quality.quarantine GROUP BY failed_rule"
+        ).fetchall()
+    )
     assert found == injected
     sample = warehouse.execute(
         "SELECT entity, source_file, row_number, reason, original_values "
@@ -95,8 +107,7 @@ def test_run_is_recorded_in_the_instance_with_passing_checks(instance):
 
 
 def test_rerunning_a_partition_does_not_duplicate_orders(pipeline_run, warehouse):
-    day = warehouse.execute(
-        "SELECT max(CAST(order_date AS DATE)) FROM raw.orders").fetchall()[0][0]
+    day = warehouse.execute("SELECT max(CAST(order_date AS DATE)) FROM raw.orders").fetchall()[0][0]
     before = warehouse.execute("SELECT count(*) FROM raw.orders").fetchall()[0][0]
     warehouse.close()
     proc = subprocess.run(
@@ -110,7 +121,8 @@ def test_rerunning_a_partition_does_not_duplicate_orders(pipeline_run, warehouse
         after = con.execute("SELECT count(*) FROM raw.orders").fetchall()[0][0]
         duplicates = con.execute(
             "SELECT count(*) FROM (SELECT order_id, sku FROM raw.orders "
-            "GROUP BY ALL HAVING count(*) > 1)").fetchall()[0][0]
+            "GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchall()[0][0]
     finally:
         con.close()
     assert after == before

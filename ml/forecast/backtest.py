@@ -283,7 +283,7 @@ def compare(result: BacktestResult, by: str | None = None) -> pd.DataFrame:
     timing = result.timings.groupby("model")[["fit_seconds", "predict_seconds"]].sum()
     for key, frame in groups:
         for model, g in frame.groupby("model", sort=False):
-            m = _metrics_of(g, result.scales, result.weights)
+            m: dict[str, Any] = dict(_metrics_of(g, result.scales, result.weights))
             m["model"] = model
             if by is not None:
                 m[by] = key

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -272,7 +273,9 @@ def mlforecast_lightgbm(
 
     daily = panel.grain == "daily"
     lags = mlforecast_lags(panel.grain, panel.n_history)
-    rolls = {1: [RollingMean(7), RollingMean(28)]} if daily else {1: [RollingMean(4)]}
+    rolls: dict[int, list[Any]] = (
+        {1: [RollingMean(7), RollingMean(28)]} if daily else {1: [RollingMean(4)]}
+    )
     history = filled_history(panel, series, min_periods=2 * max(lags))
     if history.empty:  # no series long enough: every one takes the moving average
         return PeerForecast(_with_fallback(panel, horizon, series, _empty()), 0.0, 0.0)

@@ -246,7 +246,7 @@ def fit(
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     best = booster.best_iteration or config.max_rounds
-    calib_mean = booster.predict(calib[names], num_iteration=best) * calib_level
+    calib_mean = np.asarray(booster.predict(calib[names], num_iteration=best)) * calib_level
     markets = panel.series["marketplace"].to_numpy()[calib["series"].to_numpy()]
     sizes = fit_sizes(calib["target"].to_numpy(), calib_mean, markets)
     model = DemandForecaster(
@@ -297,7 +297,9 @@ def predict(
         series_mask = panel.listed[:, t]
     ctx = panel_context(panel, model.levels)
     rows = feature_rows(ctx, [t], model.horizon, training=False, series_mask=series_mask)
-    mean = model.booster.predict(rows[model.features], num_iteration=model.best_iteration)
+    mean = np.asarray(
+        model.booster.predict(rows[model.features], num_iteration=model.best_iteration)
+    )
     mean = mean * target_level(rows, model.grain, model.relative_target)
     series = panel.series.iloc[rows["series"].to_numpy()].reset_index(drop=True)
     mean = _blend_cold_start(model, series, rows["n_observed"].to_numpy(), mean)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pandas as pd
@@ -156,7 +157,7 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
     days = horizon_days or _champion_horizon_days(model)
     plan = future_plan(paths, demand, days)
     rows = model_input(demand, skus=skus, marketplaces=markets, plan=plan)
-    forecast = model.predict(rows)
+    forecast = cast(pd.DataFrame, model.predict(rows))  # the pyfunc returns a frame
     forecast = forecast[list(FORECAST_COLUMNS)].assign(model_version=version)
     write_forecast(paths, forecast)
     parquet, csv = write_exports(paths, forecast)

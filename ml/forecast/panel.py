@@ -8,7 +8,7 @@ unlisted periods are NaN in ``units``: they are neither zero demand nor a traini
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -305,7 +305,7 @@ def to_weekly(panel: Panel) -> Panel:
         dates=panel.dates[first : first + 7 * n_all : 7],
         grain="weekly",
         units=units,
-        listed=listed_w.all(axis=2),
+        listed=np.asarray(listed_w.all(axis=2)),
         list_price=week_mean(panel.list_price, n_all),
         discount=week_mean(panel.discount, n_all),
         promoted=week_mean(panel.promoted, n_all),
@@ -324,7 +324,7 @@ class _quiet:
         self._ctx.__enter__()
         warnings.simplefilter("ignore", category=RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)
 
 

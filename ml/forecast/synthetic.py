@@ -44,7 +44,9 @@ def synthetic_mart(
         }
     )
     n_new = int(round(new_sku_share * n_skus))
-    launch_offsets = rng.integers(days // 2, days - 40, n_new) if n_new else []
+    launch_offsets: np.ndarray | list[int] = (
+        rng.integers(days // 2, days - 40, n_new) if n_new else []
+    )
     for j, off in enumerate(launch_offsets):
         skus.loc[n_skus - 1 - j, "launch_date"] = dates[off]
     frames, means = [], []

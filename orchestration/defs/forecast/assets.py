@@ -5,6 +5,7 @@ folder; the training asset only proposes versions, which the gate makes champion
 """
 
 import base64
+from typing import Literal
 
 import dagster as dg
 
@@ -28,7 +29,7 @@ PRICE_PLAN = dg.AssetKey(["marts", "fct_price_plan"])
 class TrainingConfig(dg.Config):
     """Run config of a training run (Launchpad: ops -> forecast__demand_forecast_model)."""
 
-    grain: str = "auto"  # "auto", "daily" or "weekly"
+    grain: Literal["auto", "daily", "weekly"] = "auto"
     horizon: int | None = None  # periods ahead; default 28 days or 8 weeks
     n_folds: int = 3
     models: list[str] | None = None  # default: every peer but AutoETS (see ml.forecast.nightly)
