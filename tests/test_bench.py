@@ -3,12 +3,14 @@
 import json
 
 import ingest_fixtures as fx
+import pytest
 
 from ml.bench.output import Column, text_table, write_json
 from ml.bench.pipeline import format_table, ingest_all
 from ml.settings import DataPaths
 
 
+@pytest.mark.slow  # another process or a whole training round trip
 def test_the_pipeline_bench_ingests_and_checks_every_entity_as_the_assets_do(tmp_path):
     paths = DataPaths(tmp_path)
     fx.write_valid(paths.raw)

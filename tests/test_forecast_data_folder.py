@@ -120,6 +120,7 @@ def _files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow  # another process or a whole training round trip
 def test_a_copied_folder_scores_and_trains_after_the_original_is_deleted(tmp_path, mart):
     a = make_data_folder(tmp_path / "a", mart)
     first = _train(a)
@@ -154,6 +155,7 @@ def test_a_copied_folder_scores_and_trains_after_the_original_is_deleted(tmp_pat
     assert score(b).version == current_champion(_store(b))[0]
 
 
+@pytest.mark.slow  # another process or a whole training round trip
 def test_a_moved_folder_scores_and_trains(tmp_path, mart):
     a = make_data_folder(tmp_path / "before", mart)
     first = _train(a)

@@ -92,6 +92,7 @@ def _wait_for(proc: subprocess.Popen, text: str, log: Path, timeout: float = 180
     pytest.fail(f"no {text!r} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+@pytest.mark.slow  # another process or a whole training round trip
 def test_a_killed_training_run_is_marked_failed_by_the_next_training(tmp_path):
     mlflow_dir = tmp_path / "mlflow"
     log = tmp_path / "training.log"

@@ -368,6 +368,7 @@ NOT_SERVED = (
 )  # fmt: skip
 
 
+@pytest.mark.slow  # another process or a whole training round trip
 def test_the_served_model_carries_only_the_code_it_loads_and_predicts_with(
     first, registry, tmp_path
 ):
