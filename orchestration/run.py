@@ -137,6 +137,16 @@ def order_date_range(paths: DataPaths, today: dt.date) -> tuple[dt.date, dt.date
     return span
 
 
+def check_tracking_store(paths: DataPaths) -> None:
+    """One line, before anything runs, when the configured MLflow server cannot be reached."""
+    from ml.registry import TrackingStore, TrackingStoreUnavailable
+
+    try:
+        TrackingStore.from_paths(paths).check_reachable()
+    except TrackingStoreUnavailable as error:
+        raise PipelineError(str(error)) from None
+
+
 def choose_job(paths: DataPaths) -> str:
     """Train before scoring only while the registry has no champion."""
     from ml.forecast.registry import current_champion
@@ -466,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(paths)
         paths.ensure()
         prepare_instance(paths)
+        check_tracking_store(paths)
         for marked in clean_up_dead_runs(paths):
             print(f"Marked {marked} as failed: its process was killed.")
         if not has_files(paths.raw_entity("orders")):

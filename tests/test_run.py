@@ -231,3 +231,21 @@ def test_the_code_location_name_does_not_depend_on_the_checkout_folder(tmp_path)
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "does not match the name" not in out.stdout + out.stderr
+
+
+def test_an_unreachable_tracking_server_is_one_line_before_the_run(tmp_path, monkeypatch):
+    import socket
+
+    from orchestration.run import check_tracking_store
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KUAJING_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    with pytest.raises(PipelineError) as error:
+        check_tracking_store(DataPaths(tmp_path))
+    message = str(error.value)
+    assert message.startswith(f"The MLflow tracking server http://127.0.0.1:{port} does not ")
+    assert "\n" not in message
+    monkeypatch.delenv("KUAJING_MLFLOW_TRACKING_URI")
+    check_tracking_store(DataPaths(tmp_path))  # the data folder's own store: nothing to reach

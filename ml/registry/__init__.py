@@ -24,7 +24,13 @@ from .gate import (
     record,
 )
 from .runs import mark_dead_runs_failed, process_tags
-from .store import TrackingStore, fluent, open_experiment, rebase_artifact_root
+from .store import (
+    TrackingStore,
+    TrackingStoreUnavailable,
+    fluent,
+    open_experiment,
+    rebase_artifact_root,
+)
 from .versions import (
     CHALLENGER,
     CHAMPION,
@@ -46,6 +52,7 @@ __all__ = [
     "GateDecision",
     "ModelSpec",
     "TrackingStore",
+    "TrackingStoreUnavailable",
     "Verdict",
     "VersionRef",
     "current_champion",

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from ml.settings import DataPaths, mlflow_tracking_uri
 
 SQLITE_PREFIX = "sqlite:///"
+REACH_TIMEOUT_SECONDS = 5.0
 DATABASE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
 
@@ -77,6 +79,28 @@ class TrackingStore:
     def describe(self) -> str:
         """For messages: the local store's folder, or the URI."""
         return str(self.artifact_root.parent) if self.artifact_root else self.tracking_uri
+
+    def check_reachable(self, timeout: float = REACH_TIMEOUT_SECONDS) -> None:
+        """Fail in one line when a tracking server does not answer its health check (MLflow's
+        own client would retry for minutes, then print a connection traceback)."""
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return
+        url = self.tracking_uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                if answer.status == 200:
+                    return
+                problem = f"HTTP {answer.status}"
+        except (OSError, ValueError) as error:  # URLError, timeouts and refusals are OSErrors
+            problem = str(getattr(error, "reason", error))
+        raise TrackingStoreUnavailable(
+            f"The MLflow tracking server {self.tracking_uri} does not answer ({problem}): start "
+            "it, or unset KUAJING_MLFLOW_TRACKING_URI to use the data folder's own store."
+        )
+
+
+class TrackingStoreUnavailable(RuntimeError):
+    """The configured tracking server cannot be reached; the message says what to do."""
 
 
 def open_experiment(store: TrackingStore, name: str) -> str:
