@@ -17,7 +17,7 @@ from ml.forecast.backtest import (
     plan_backtest,
 )
 from ml.forecast.model import ForecastConfig
-from ml.forecast.panel import build_panel
+from ml.forecast.panel import Panel, build_panel
 from ml.forecast.synthetic import synthetic_mart
 
 CONFIG = ForecastConfig(
@@ -333,3 +333,26 @@ def test_every_peer_runs_on_weekly_data(shape):
     f = res.forecasts.set_index(["model", "fold", "series", "target_index"])["mean"]
     assert not np.allclose(f.loc["mlforecast"].to_numpy(), f.loc["moving_average"].to_numpy())
     assert table.loc["kuajing", "wape"] < table.loc["zero", "wape"]
+
+
+def test_series_mostly_without_sales_before_the_cutoff_are_flagged_intermittent():
+    from ml.forecast.backtest import INTERMITTENT_ZERO_SHARE, intermittent
+
+    units = np.full((3, 120), 5.0)
+    units[1, -112:] = np.where(np.arange(112) % 2 == 0, 0.0, 5.0)  # half the days without sales
+    units[2, -112:] = np.where(np.arange(112) % 10 == 0, 0.0, 5.0)  # one day in ten
+    units[2, -5:] = np.nan  # unobserved (censored) days do not count either way
+    panel = Panel(
+        series=pd.DataFrame({"sku": list("abc"), "marketplace": "US"}),
+        dates=pd.date_range("2026-01-01", periods=120),
+        grain="daily",
+        units=units,
+        listed=np.ones_like(units, bool),
+        list_price=np.full_like(units, 10.0),
+        discount=np.zeros_like(units),
+        promoted=np.zeros_like(units),
+        ad_spend_usd=np.zeros_like(units),
+        revenue=units * 10,
+    )
+    assert INTERMITTENT_ZERO_SHARE == pytest.approx(0.2424, abs=1e-4)
+    assert intermittent(panel, np.arange(3), 28).tolist() == [False, True, False]

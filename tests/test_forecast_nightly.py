@@ -88,7 +88,7 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     report = {
         "models": {
             "kuajing": {"wape": 0.9, "rmsse": 0.7, "wrmsse": 0.6, "coverage_p10_p90": 0.87,
-                        "coverage_p10_p90_pit": 0.8, "wape_vs_oracle": 1.05,
+                        "coverage_p10_p90_pit": 0.8, "wape_vs_oracle": 1.02,
                         "wape_vs_seasonal_naive": 0.8},
             "seasonal_naive": {"wape": 1.1, "rmsse": 0.9, "wrmsse": 0.9},
             "mlforecast": {"wape": 0.95, "rmsse": 0.65, "wrmsse": 0.7},
@@ -98,6 +98,8 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
         "train_and_backtest_seconds": TARGETS["train_and_backtest_seconds_max"] + 1,
         "scoring": {"seconds": 10.0},
         "data": {"source": "built-in default scenario"},
+        "kuajing_by_intermittency": {"smooth": {"wape": 0.31, "wape_mean": 0.3},
+                                     "intermittent": {"wape": 0.9, "wape_mean": 1.1}},
     }  # fmt: skip
     v = verdict(report)
     assert v["wape_vs_oracle"] is True
@@ -109,9 +111,11 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     # The target reads M5's revenue-weighted RMSSE; the unweighted one is reported beside it.
     assert v["beats_every_baseline_and_peer"] is True
     assert v["lowest_unweighted_rmsse"] is False  # mlforecast's is lower
-    # On another data folder the default scenario's targets do not apply.
+    # Where a median of 0 is not right (smooth series), the P50 must do as well as the mean.
+    assert v["p50_no_worse_than_mean_on_smooth_series"] is False
+    # On another data folder the default scenario's targets do not apply; calibration does.
     folder = verdict({**report, "data": {"source": "/data/online-retail"}})
-    assert folder["train_and_backtest_time"] is None and folder["coverage_pit"] is None
+    assert folder["train_and_backtest_time"] is None and folder["coverage_pit"] is True
     assert folder["wape_vs_seasonal_naive"] is None
     assert folder["beats_every_baseline_and_peer"] is True and folder["scoring_time"] is True
     report["models"]["mlforecast"]["wrmsse"] = 0.55

@@ -30,7 +30,8 @@ from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
 
 SCORING_SERIES = 10_000
 TARGETS: dict[str, Any] = {
-    "wape_vs_oracle_max": 1.10,
+    # Issue 12: no worse than the forecast of issue 3 on the built-in scenario (1.024 then).
+    "wape_vs_oracle_max": 1.03,
     "wape_vs_seasonal_naive_max": 0.75,
     "coverage_p10_p90_range": [0.75, 0.85],
     "train_and_backtest_seconds_max": 300,
@@ -38,10 +39,11 @@ TARGETS: dict[str, Any] = {
 }
 # The accuracy, coverage and time targets are set for the built-in scenario, judged only there.
 DEFAULT_SOURCE = "built-in default scenario"
+# Calibration (PIT coverage), beating every peer and a P50 no worse than the mean on smooth
+# series are judged on every dataset.
 DEFAULT_SCENARIO_TARGETS = (
     "wape_vs_oracle",
     "wape_vs_seasonal_naive",
-    "coverage_pit",
     "coverage_share_of_actuals",
     "train_and_backtest_time",
 )
@@ -185,6 +187,7 @@ def run_forecast_bench(
     table = compare(result)
     by_market = compare(result, by="marketplace")
     by_dormancy = compare(result, by="dormant")
+    kuajing_rows = result.forecasts[result.forecasts["model"] == "kuajing"]
     report = {
         "data": {"source": source, **data_fingerprint(demand)},
         "grain": result.grain,
@@ -201,6 +204,10 @@ def run_forecast_bench(
             )
             for flag in by_dormancy.index.get_level_values("dormant").unique()
         },
+        "zero_share": round(float((kuajing_rows["actual"] == 0).mean()), 4)
+        if len(kuajing_rows)
+        else None,
+        "kuajing_by_intermittency": _by_intermittency(result) if "kuajing" in wanted else {},
         "kuajing_backtest_fit_seconds": round(float(table.loc["kuajing", "fit_seconds"]), 1)
         if "kuajing" in wanted
         else None,
@@ -214,10 +221,27 @@ def run_forecast_bench(
     return report
 
 
+INTERMITTENCY_METRICS = ("wape", "wape_mean", "coverage_p10_p90_pit")
+
+
+def _by_intermittency(result) -> dict:
+    """Kuajing's WAPE of the P50 and of the mean on smooth and on intermittent series."""
+    table = compare(result, by="intermittent")
+    mine = table.xs("kuajing", level="model")
+    return {
+        ("intermittent" if flag else "smooth"): {
+            k: (None if pd.isna(v) else round(float(v), 4))
+            for k, v in mine.loc[flag, list(INTERMITTENCY_METRICS)].items()
+        }
+        for flag in mine.index
+    }
+
+
 def verdict(report: dict) -> dict[str, bool | None]:
     """Which targets are met (None where the data cannot tell, e.g. no oracle). The accuracy,
     coverage and training-time targets are set for the built-in default scenario; on another
-    data folder only "beats every baseline and peer" and the scoring time apply."""
+    data folder: beating every baseline and peer, PIT calibration, the P50 no worse than the
+    mean on smooth series, and the scoring time."""
     k = report["models"].get("kuajing", {})
     lo, hi = TARGETS["coverage_p10_p90_range"]
     pit, share = k.get("coverage_p10_p90_pit"), k.get("coverage_p10_p90")
@@ -253,6 +277,12 @@ def verdict(report: dict) -> dict[str, bool | None]:
             None if wape is None or weighted is None else wape and weighted
         )
         out["lowest_unweighted_rmsse"] = lowest("rmsse")
+    smooth = report.get("kuajing_by_intermittency", {}).get("smooth")
+    out["p50_no_worse_than_mean_on_smooth_series"] = (
+        None
+        if not smooth or smooth.get("wape") is None or smooth.get("wape_mean") is None
+        else smooth["wape"] <= smooth["wape_mean"]
+    )
     if report.get("data", {}).get("source") != DEFAULT_SOURCE:
         for key in DEFAULT_SCENARIO_TARGETS:
             out[key] = None
@@ -291,6 +321,22 @@ MODEL_COLUMNS = (
 )
 
 
+def _intermittency_lines(report: dict) -> list[str]:
+    split = report.get("kuajing_by_intermittency", {})
+    if not split:
+        return []
+    lines = [
+        "",
+        "Kuajing on smooth and intermittent series (more than 24 % of periods without sales):",
+    ]
+    for segment, m in split.items():
+        cells = "  ".join(
+            f"{k} {'-' if m.get(k) is None else format(m[k], '.3f')}" for k in INTERMITTENCY_METRICS
+        )
+        lines.append(f"  {segment:<13}{cells}")
+    return lines
+
+
 def format_table(report: dict) -> str:
     lines = [
         f"Forecast backtest on {report['data']['source']}: {report['data']['rows']:,} rows, "
@@ -301,6 +347,7 @@ def format_table(report: dict) -> str:
         *text_table(MODEL_COLUMNS, [{"model": k, **m} for k, m in report["models"].items()]),
     ]
     lines += _dormancy_lines(report)
+    lines += _intermittency_lines(report)
     s = report["scoring"]
     lines += [
         "",

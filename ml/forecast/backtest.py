@@ -149,6 +149,23 @@ def dormant(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
     return np.nansum(known.units[series][:, start:], axis=1) == 0
 
 
+# Syntetos & Boylan's cut: a mean interval between demands (ADI) of 1.32 periods or more makes a
+# series intermittent, i.e. more than ~24 % of its periods without sales.
+INTERMITTENT_ZERO_SHARE = 1 - 1 / 1.32
+
+
+def intermittent(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
+    """Per series: more than ``INTERMITTENT_ZERO_SHARE`` of its observed periods in the
+    ``4 * horizon`` before the cutoff had no sales. On such series a median of 0 is right; the
+    P50-no-worse-than-the-mean target applies to the others (smooth or erratic series)."""
+    start = max(known.n_history - 4 * horizon, 0)
+    window = known.units[series][:, start:]
+    observed = np.sum(~np.isnan(window), axis=1)
+    zeros = np.sum(window == 0, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(observed > 0, zeros / observed, 1.0) > INTERMITTENT_ZERO_SHARE
+
+
 def backtest(
     demand: pd.DataFrame | None = None,
     *,
@@ -193,6 +210,7 @@ def backtest(
                 "target_index": np.tile(np.arange(cut, cut + horizon), len(series)),
                 "actual": actual.reshape(-1),
                 "dormant": np.repeat(dormant(known, series, horizon), horizon),
+                "intermittent": np.repeat(intermittent(known, series, horizon), horizon),
             }
         ).dropna(subset=["actual"])
         jobs = n_jobs or config.num_threads
