@@ -482,9 +482,42 @@ def bench_pipeline(
     show_default=True,
     help="Forecast grain; auto infers it from the order dates.",
 )
+@click.option(
+    "--corpus",
+    is_flag=True,
+    help="Run on every real dataset of the corpus that is present (and the built-in scenario): "
+    "one table per dataset and a summary.",
+)
+@click.option(
+    "--corpus-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --corpus: the folder holding the datasets (default: $KUAJING_CORPUS_DIR, else "
+    "../shared/data beside the project).",
+)
+@click.option(
+    "--datasets",
+    default=None,
+    help="With --corpus: comma-separated datasets to run (e.g. rossmann,avocado,built-in).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --corpus: where the imported datasets are kept and reused "
+    "(default: out/bench_corpus in the data folder).",
+)
 @JSON_OPTION
 def bench_forecast(
-    data_dir: Path | None, folds: int, models: str | None, grain: str, json_file: Path | None
+    data_dir: Path | None,
+    folds: int,
+    models: str | None,
+    grain: str,
+    corpus: bool,
+    corpus_dir: Path | None,
+    datasets: str | None,
+    workdir: Path | None,
+    json_file: Path | None,
 ) -> None:
     """Backtest Kuajing against baselines and peers on the same folds; scoring speed."""
     from ml.bench.forecast import format_table, run_forecast_bench
@@ -494,6 +527,21 @@ def bench_forecast(
     unknown = sorted(set(chosen) - set(MODEL_KEYS))
     if unknown:
         raise click.ClickException(f"unknown models {unknown}; known: {', '.join(MODEL_KEYS)}")
+    if corpus:
+        from ml.bench import corpus as bench_corpus
+
+        names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+        root = bench_corpus.corpus_dir(corpus_dir)
+        work = workdir or DataPaths.from_env(data_dir).out / "bench_corpus"
+        try:
+            report = bench_corpus.run_corpus_bench(
+                root, work, names=names, n_folds=folds, models=chosen, echo=click.echo
+            )
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        write_json(json_file, report)
+        click.echo(bench_corpus.format_summary(report))
+        return
     config = ForecastConfig(grain=grain)  # type: ignore[arg-type]  # click.Choice checked it
     report = run_forecast_bench(
         data_dir, n_folds=folds, models=chosen, config=config, echo=click.echo

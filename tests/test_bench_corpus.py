@@ -1,0 +1,57 @@
+"""The corpus benchmark's bookkeeping: which datasets are there, and the summary per dataset."""
+
+import pytest
+
+from ml.bench.corpus import CORPUS, format_summary, present, summary_rows
+
+
+def test_present_lists_the_datasets_found_and_refuses_unknown_names(tmp_path):
+    (tmp_path / "rossmann").mkdir()
+    (tmp_path / "avocado").mkdir()
+    assert [d.name for d in present(tmp_path)] == ["rossmann", "avocado"]  # corpus order
+    assert [d.name for d in present(tmp_path, ["avocado", "built-in"])] == ["avocado"]
+    with pytest.raises(ValueError, match="unknown datasets: rosman"):
+        present(tmp_path, ["rosman"])
+    assert {d.name for d in CORPUS} >= {"rossmann", "pasta_sales", "avocado", "online_retail"}
+
+
+def report(kuajing_wape: float, peer_wape: float, verdict: dict) -> dict:
+    return {
+        "grain": "daily",
+        "data": {"n_series": 1115},
+        "models": {
+            "kuajing": {"wape": kuajing_wape, "wape_mean": 0.16, "wrmsse": 0.7,
+                        "coverage_p10_p90_pit": 0.675},
+            "mlforecast": {"wape": peer_wape, "wrmsse": 0.59},
+            "seasonal_naive": {"wape": 0.3, "wrmsse": 1.1},
+            "zero": {"wape": 1.0, "wrmsse": 0.5},  # a reference, never the best peer
+        },
+        "verdict": verdict,
+        "wall_seconds": 600.0,
+    }  # fmt: skip
+
+
+def test_the_summary_compares_kuajing_with_the_best_peer_and_names_missed_targets():
+    reports = {
+        "rossmann": report(0.159, 0.118, {"coverage_pit": False, "beats_every_baseline_and_peer":
+                                          False, "scoring_time": True}),
+        "avocado": report(0.08, 0.086, {"coverage_pit": True, "wape_vs_oracle": None}),
+    }  # fmt: skip
+    rows = summary_rows(reports)
+    assert rows[0] | {"missed": rows[0]["missed"]} == {
+        "dataset": "rossmann",
+        "grain": "daily",
+        "series": 1115,
+        "wape": 0.159,
+        "wape_mean": 0.16,
+        "best_peer_wape": 0.118,
+        "best_peer": "mlforecast",
+        "wrmsse": 0.7,
+        "best_peer_wrmsse": 0.59,
+        "pit": 0.675,
+        "missed": "coverage_pit, beats_every_baseline_and_peer",
+        "minutes": 10.0,
+    }
+    assert rows[1]["missed"] == "-"
+    text = format_summary({"corpus_dir": "/shared", "absent": ["pasta_sales"], "summary": rows})
+    assert "rossmann" in text and "67.5%" in text and "skipped): pasta_sales" in text
