@@ -2,7 +2,9 @@
 
 Pure functions over frames (no MLflow): ``forecast_vs_actual`` draws the actuals against P50
 with the P10-P90 band, one small panel per series; ``sample_series`` and ``worst_series`` choose
-which series to draw from backtest forecasts (``BacktestResult.forecasts``).
+which series to draw from backtest forecasts (``BacktestResult.forecasts``). For the nightly
+forecast: ``forecast_overview`` (history vs the total per marketplace, with the total's band)
+and ``top_series_plot`` (each marketplace's top SKUs with their own bands).
 """
 
 from __future__ import annotations
@@ -140,33 +142,103 @@ def worst_series(
     return [(str(s), str(m)) for s, m in top.index]
 
 
+def _per_period(dates: pd.Series) -> str:
+    """ "week" when consecutive forecast dates are 7 days apart (weekly grain), else "day"."""
+    gaps = np.diff(np.sort(pd.to_datetime(dates).unique()))
+    return "week" if len(gaps) and gaps.min() >= np.timedelta64(7, "D") else "day"
+
+
+def _market_axes(plt, n: int, ncols: int):
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.2 * ncols, 2.6 * nrows), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _date_axis(ax) -> None:
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(maxticks=5)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.tick_params(labelsize=7)
+
+
 def forecast_overview(
     history: pd.DataFrame, forecast: pd.DataFrame, *, ncols: int = 3, path: str | Path | None = None
 ) -> bytes:
-    """Units per marketplace: the recent history and the forecast's P50 summed over series,
-    with the sums of series P10 and P90 as a band (wider than the total's own interval: an
-    upper bound on it, the honest cheap summary).
+    """Units per marketplace: the recent history, the forecast's total (the sum of the series'
+    means) and the total's own P10-P90 band (``totals.total_band``: not the sum of the series'
+    quantiles, whose P50s are 0 for sparse SKUs).
 
-    ``history``: marketplace, date, units; ``forecast``: marketplace, date, p10, p50, p90.
+    ``history``: marketplace, date, units; ``forecast``: marketplace, date, mean and nb_size
+    (or p10/p90, from which the size is inferred).
     """
+    from .totals import total_band
+
     plt = _pyplot()
-    total = forecast.groupby(["marketplace", "date"], as_index=False)[["p10", "p50", "p90"]].sum()
+    total = total_band(forecast, by=["marketplace", "date"])
+    total["date"] = pd.to_datetime(total["date"])
     markets = sorted(set(total["marketplace"]) | set(history["marketplace"]))
-    nrows = max(1, -(-len(markets) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.6 * nrows), squeeze=False)
+    fig, axes = _market_axes(plt, len(markets), ncols)
     for ax, market in zip(axes.flat, markets, strict=False):
-        h = history[history["marketplace"] == market]
+        h = history[history["marketplace"] == market].sort_values("date")
         f = total[total["marketplace"] == market]
-        ax.plot(h["date"], h["units"], color="0.35", lw=1, label="units sold")
+        ax.plot(pd.to_datetime(h["date"]), h["units"], color="0.35", lw=1, label="units sold")
         ax.fill_between(f["date"], f["p10"], f["p90"], color="tab:blue", alpha=0.25,
-                        label="P10-P90 (sum)")  # fmt: skip
-        ax.plot(f["date"], f["p50"], color="tab:blue", lw=1.5, label="P50")
+                        label="P10-P90 of the total")  # fmt: skip
+        ax.plot(f["date"], f["mean"], color="tab:blue", lw=1.5, label="forecast (sum of means)")
         ax.set_title(market, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.tick_params(axis="x", rotation=30)
-    for ax in axes.flat[len(markets) :]:
+        ax.set_ylim(bottom=0)
+        _date_axis(ax)
+    if markets:
+        axes.flat[0].legend(fontsize=7, loc="upper left")
+    unit = _per_period(forecast["date"]) if len(forecast) else "day"
+    fig.suptitle(f"Demand forecast by marketplace (units per {unit})", fontsize=11)
+    return _save(fig, path)
+
+
+def top_series(forecast: pd.DataFrame, n: int = 4) -> pd.DataFrame:
+    """The ``n`` SKUs of each marketplace with the largest forecast mean over the horizon:
+    marketplace, sku, mean (the horizon's total), rank (1 = largest), by marketplace."""
+    per = forecast.groupby(["marketplace", "sku"], as_index=False)["mean"].sum()
+    per = per.sort_values(["marketplace", "mean", "sku"], ascending=[True, False, True])
+    per["rank"] = per.groupby("marketplace").cumcount() + 1
+    return per[per["rank"] <= n].reset_index(drop=True)
+
+
+def top_series_plot(forecast: pd.DataFrame, *, n: int = 3, path: str | Path | None = None) -> bytes:
+    """The ``n`` top SKUs by forecast mean of each marketplace (one row of panels per
+    marketplace, largest first), each with its mean and its own P10-P90 band.
+    ``forecast``: sku, marketplace, date, mean, p10, p90."""
+    plt = _pyplot()
+    top = top_series(forecast, n)
+    markets = sorted(top["marketplace"].unique())
+    ncols = max(1, min(n, int(top["rank"].max()) if len(top) else 1))
+    nrows = max(1, len(markets))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.4 * ncols, 1.9 * nrows), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Demand forecast by marketplace (units per day)", fontsize=11)
-    fig.tight_layout()
+    rows = forecast.merge(top[["marketplace", "sku", "rank"]], on=["marketplace", "sku"])
+    rows = rows.assign(date=pd.to_datetime(rows["date"]))
+    for (market, rank, sku), g in rows.groupby(["marketplace", "rank", "sku"], sort=True):
+        ax = axes[markets.index(market), int(rank) - 1]
+        ax.set_visible(True)
+        g = g.sort_values("date")
+        ax.fill_between(g["date"], g["p10"], g["p90"], color="tab:blue", alpha=0.25,
+                        label="P10-P90")  # fmt: skip
+        ax.plot(g["date"], g["mean"], color="tab:blue", lw=1.2, label="mean")
+        ax.set_title(f"{market} #{int(rank)}: {sku}", fontsize=8)
+        ax.set_ylim(bottom=0)
+        _date_axis(ax)
+    if len(top):
+        axes[0, 0].legend(fontsize=6, loc="upper left")
+    unit = _per_period(forecast["date"]) if len(forecast) else "day"
+    fig.suptitle(f"Top SKUs by forecast mean per marketplace (units per {unit})", fontsize=10)
     return _save(fig, path)

@@ -108,7 +108,7 @@ def demand_forecast_model(
 def demand_forecast(
     context: dg.AssetExecutionContext, kuajing: KuajingResource
 ) -> dg.MaterializeResult:
-    from ml.forecast import plots
+    from ml.forecast import plots, totals
     from ml.forecast.nightly import NoChampionError, score
     from ml.forecast.registry import ChampionUnavailableError, champion_metrics
     from ml.registry import TrackingStore
@@ -131,11 +131,12 @@ def demand_forecast(
             "series": int(forecast[["sku", "marketplace"]].drop_duplicates().shape[0]),
             "date_from": str(forecast["date"].min().date()),
             "date_to": str(forecast["date"].max().date()),
-            "total_p50_units": float(forecast["p50"].sum()),
+            **totals.forecast_totals(forecast),  # total_mean_units, total_p10/p90_units
             **{f"backtest_{k}": float(v) for k, v in metrics.items()},
             "plot": _png(
                 plots.forecast_overview(outcome.history, forecast), "forecast by marketplace"
             ),
+            "top_skus_plot": _png(plots.top_series_plot(forecast), "top SKUs by marketplace"),
             "preview": markdown_preview(forecast),
             "parquet": dg.MetadataValue.path(str(outcome.parquet)),
             "csv": dg.MetadataValue.path(str(outcome.csv)),
