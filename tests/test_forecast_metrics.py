@@ -200,3 +200,33 @@ def test_gate_refuses_a_candidate_whose_wrmsse_is_missing_or_nan(wrmsse):
     # The champion's, scored on the same backtest, is read the same way.
     ok, reason = is_better({**candidate, "wrmsse": 0.5}, {**champion, "wrmsse": wrmsse})
     assert not ok and reason.startswith("champion has no wrmsse")
+
+
+def test_dense_rows_get_the_size_whose_p10_p90_covers_80_percent():
+    from ml.forecast.distribution import fit_group_size, fit_size_by_coverage
+
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(2_000, 8_000, 6_000)  # a store's daily turnover
+    y = rng.negative_binomial(150.0, 150.0 / (150.0 + mean)).astype(float)
+    size = fit_size_by_coverage(y, mean)
+    assert pit_coverage(*pit_bounds(y, mean, size)) == pytest.approx(0.80, abs=0.01)
+    assert size == pytest.approx(150.0, rel=0.15)
+    assert fit_group_size(y, mean) == size  # dense rows: coverage matching
+
+    # Heavy tails (a few big misses) make maximum likelihood widen every interval; matching
+    # the coverage keeps P10-P90 at 80 %.
+    heavy = y.copy()
+    heavy[::50] *= 1.8
+    ml_size = fit_size(heavy, mean)
+    assert pit_coverage(*pit_bounds(heavy, mean, ml_size)) > 0.85
+    matched = fit_size_by_coverage(heavy, mean)
+    assert pit_coverage(*pit_bounds(heavy, mean, matched)) == pytest.approx(0.80, abs=0.01)
+
+
+def test_intermittent_rows_keep_the_maximum_likelihood_size():
+    from ml.forecast.distribution import fit_group_size
+
+    rng = np.random.default_rng(4)
+    mean = np.full(5_000, 0.4)  # most days sell nothing
+    y = rng.negative_binomial(0.8, 0.8 / 1.2, 5_000).astype(float)
+    assert fit_group_size(y, mean) == fit_size(y, mean)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import baselines
+from .distribution import INTERMITTENT_ZERO_SHARE
 from .metrics import revenue_weights, rmsse_scale, summarize
 from .model import ForecastConfig, fit, min_fit_periods, predict
 from .panel import Panel, build_panel
@@ -147,11 +148,6 @@ def dormant(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
     forecasts these 0; splitting the comparison on it shows where a model wins or loses."""
     start = max(known.n_history - horizon, 0)
     return np.nansum(known.units[series][:, start:], axis=1) == 0
-
-
-# Syntetos & Boylan's cut: a mean interval between demands (ADI) of 1.32 periods or more makes a
-# series intermittent, i.e. more than ~24 % of its periods without sales.
-INTERMITTENT_ZERO_SHARE = 1 - 1 / 1.32
 
 
 def intermittent(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .distribution import pit_bounds
+from .distribution import pit_bounds, pit_coverage
 
 # The figures shown wherever a model is summarised (MLflow, Dagster metadata, the gate's inputs).
 HEADLINE = ("wape", "wape_mean", "rmsse", "wrmsse", "bias", "pinball", "coverage_p10_p90",
@@ -53,20 +53,6 @@ def pinball(actual: np.ndarray, quantile: np.ndarray, level: float) -> float:
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     actual = np.asarray(actual, float)
     return float(np.mean((actual >= np.asarray(lower)) & (actual <= np.asarray(upper))))
-
-
-def pit_coverage(
-    below: np.ndarray, at: np.ndarray, lower: float = 0.1, upper: float = 0.9
-) -> float:
-    """Mean share of each PIT range [below, at] = [F(y-1), F(y)] inside [lower, upper]
-    (a point range, at == below, counts 1 if inside)."""
-    below, at = np.asarray(below, float), np.asarray(at, float)
-    width = at - below
-    overlap = np.clip(np.minimum(at, upper) - np.maximum(below, lower), 0.0, None)
-    point = ((at >= lower) & (at <= upper)).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(width > 1e-12, overlap / np.where(width > 1e-12, width, 1.0), point)
-    return float(share.mean())
 
 
 def rmsse_scale(history: np.ndarray) -> np.ndarray:
