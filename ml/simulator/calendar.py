@@ -50,8 +50,12 @@ WEATHER_PROFILES = ("summer", "winter", "travel", "back_to_school")
 EVENT_NAMES = (*SALES_EVENT_NAMES, "public_holiday")
 
 
-def weekly_factor(market: str, dow: np.ndarray) -> np.ndarray:
+def weekly_factor(market: str, dow: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Day-of-week multiplier (mean 1 over a week); ``strength`` is a power on the profile
+    (2 doubles its log swing, 0 flattens it)."""
     prof = np.asarray(_WEEKLY[_WEEKLY_BY_MARKET.get(market, "western")])
+    if strength != 1.0:
+        prof = prof**strength
     return (prof / prof.mean())[dow]
 
 

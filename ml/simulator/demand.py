@@ -154,7 +154,9 @@ class DemandModel:
             ad_beta=col["ad_beta"],
             ad_scale=col["ad_scale"],
             nb_size=col["nb_size"],
-            weekly=np.stack([cal.weekly_factor(m, dow) for m in world.markets]),
+            weekly=np.stack(
+                [cal.weekly_factor(m, dow, world.scenario.weekly_strength) for m in world.markets]
+            ),
             event=np.stack([cal.event_factor(m, dates) for m in world.markets]),
             yearly_shape=np.stack([cal.yearly_log_shape(p, doy)[0] for p in pk_uniq]),
             profile=pk_codes,

@@ -322,9 +322,23 @@ def _sell(
 
 
 def _write_order_lines(state: SimState, t: int, sales: np.ndarray, shown: np.ndarray) -> None:
-    """Units grouped into lines of mostly 1, sometimes 2-3 units; some orders hold two SKUs."""
+    """Units grouped into lines of mostly 1, sometimes 2-3 units; some orders hold two SKUs.
+    A scenario with daily or weekly order rows gets each listing's units of the day instead
+    (no draws: such a run's demand draws differ from its order-line twin's after day 0)."""
     idx = np.nonzero(sales)[0]
     if not len(idx):
+        return
+    if state.world.scenario.order_rows != "lines":
+        ccy = state.outputs.ser_ccy
+        state.outputs.add(
+            "orders",
+            {
+                "series": idx,
+                "day": np.full(len(idx), t),
+                "qty": sales[idx],
+                "price": round_money(shown[idx], ccy[idx]),
+            },
+        )
         return
     rng, m_idx, sku_idx = state.simulation, state.demand.m_idx, state.facts.sku_idx
     unit_series = np.repeat(idx, sales[idx])
@@ -398,13 +412,14 @@ def _snapshot_stock(state: SimState, t: int) -> None:
 def _close_month(state: SimState, t: int) -> None:
     d = state.world.date_of(t)
     if t == state.world.n_hist - 1 or (d + timedelta(days=1)).month != d.month:
-        state.outputs.month_end(d.strftime("%Y-%m"))
+        state.outputs.month_end(d.strftime("%Y-%m"), t)
 
 
 def finish(state: SimState) -> SimulationResult:
     """The run's result; a run stopped early keeps its last, partial month."""
     if 0 < state.day < state.world.n_hist:
-        state.outputs.month_end(state.world.date_of(state.day - 1).strftime("%Y-%m"))
+        last = state.day - 1
+        state.outputs.month_end(state.world.date_of(last).strftime("%Y-%m"), last)
     log = state.price_log
     prices = pd.DataFrame(
         {

@@ -3,6 +3,12 @@
 The engine adds each day's rows; at each month end the month becomes one Arrow table per entity,
 written as ``<entity>_YYYY-MM.parquet`` when the run has a data folder (``generate``) or kept in
 memory otherwise (benchmarks and tests).
+
+Orders come in the scenario's ``order_rows`` shape: order lines as sold (the default), one row
+per listing and day (``daily``: order id ``D-<date>-<sku>-<marketplace>``, priced at the day's
+displayed price), or one row per listing and week dated the week's Monday (``weekly``: order id
+``W-<Monday>-<sku>-<marketplace>``, the week's units at their average price). A week is written
+once its Sunday has been simulated, into the file of the month in which it ends.
 """
 
 from __future__ import annotations
@@ -83,11 +89,16 @@ class MonthlyWriter:
         if len(next(iter(cols.values()))):
             self.parts.append(cols)
 
-    def flush(self, month: str) -> None:
+    def flush(self, month: str, last_day: int | None = None) -> None:
+        """Write (or keep) the rows added since the last flush as the table of ``month``;
+        ``last_day``: the last simulated day (the weekly writer needs it)."""
         if not self.parts:
             return
         cols = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
         self.parts = []
+        self._write(month, cols)
+
+    def _write(self, month: str, cols: Columns) -> None:
         table = self.build(cols).cast(self.schema)
         self.rows += table.num_rows
         if self.folder is None:
@@ -100,6 +111,27 @@ class MonthlyWriter:
     def table(self) -> pa.Table:
         """Every month kept in memory, as one table."""
         return pa.concat_tables(self.tables) if self.tables else self.schema.empty_table()
+
+
+class WeeklyWriter(MonthlyWriter):
+    """Daily rows (series, day, qty, price) in, one row per series and complete Monday-Sunday
+    week out; the days of a week not over yet wait for the next flush."""
+
+    def __init__(self, *args, first_weekday: int, **kw):
+        super().__init__(*args, **kw)
+        self.first_weekday = first_weekday  # weekday of day 0 (Monday = 0)
+
+    def flush(self, month: str, last_day: int | None = None) -> None:
+        if not self.parts:
+            return
+        if last_day is None:
+            raise ValueError("the weekly writer needs the last simulated day to flush")
+        cols = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
+        monday = cols["day"] - (self.first_weekday + cols["day"]) % 7
+        done = monday + 6 <= last_day
+        self.parts = [{k: v[~done] for k, v in cols.items()}] if (~done).any() else []
+        if done.any():
+            self._write(month, {k: v[done] for k, v in cols.items()} | {"monday": monday[done]})
 
 
 class DailyOutputs:
@@ -120,8 +152,21 @@ class DailyOutputs:
         def folder(name: str) -> Path | None:
             return None if paths is None else paths.raw_entity(name)
 
+        rows = world.scenario.order_rows
+        orders: MonthlyWriter
+        if rows == "weekly":
+            orders = WeeklyWriter(
+                "orders",
+                ORDER_SCHEMA,
+                self._weekly_orders,
+                folder("orders"),
+                first_weekday=world.start.weekday(),
+            )
+        else:
+            build = self._daily_orders if rows == "daily" else self._orders
+            orders = MonthlyWriter("orders", ORDER_SCHEMA, build, folder("orders"))
         self.writers = {
-            "orders": MonthlyWriter("orders", ORDER_SCHEMA, self._orders, folder("orders")),
+            "orders": orders,
             "inventory": MonthlyWriter(
                 "inventory", INVENTORY_SCHEMA, self._inventory, folder("inventory")
             ),
@@ -131,9 +176,9 @@ class DailyOutputs:
     def add(self, entity: str, cols: Columns) -> None:
         self.writers[entity].add(cols)
 
-    def month_end(self, month: str) -> None:
+    def month_end(self, month: str, last_day: int | None = None) -> None:
         for w in self.writers.values():
-            w.flush(month)
+            w.flush(month, last_day)
 
     def _dates(self, day: np.ndarray) -> pa.Array:
         return pa.array(np.datetime64(self.world.start) + day.astype("timedelta64[D]"))
@@ -149,6 +194,44 @@ class DailyOutputs:
                 "sku": pa.array(self.ser_sku[ser], pa.string()),
                 "quantity": pa.array(c["qty"][o].astype(np.int64)),
                 "unit_price": pa.array(c["price"][o]),
+                "currency": pa.array(self.ser_ccy[ser], pa.string()),
+            }
+        )
+
+    def _report_rows(self, kind: str, ser: np.ndarray, day: np.ndarray) -> dict[str, pa.Array]:
+        """Order id, date and labels of one row per listing and day (or week's Monday)."""
+        dates = self._dates(day).cast(pa.timestamp("s"))
+        sku = pa.array(self.ser_sku[ser], pa.string())
+        mkt = pa.array(self.ser_mkt[ser], pa.string())
+        ids = pc.binary_join_element_wise(
+            kind, pc.strftime(dates, format="%Y-%m-%d"), sku, mkt, "-"
+        )
+        return {"order_id": ids, "order_date": dates, "marketplace": mkt, "sku": sku}
+
+    def _daily_orders(self, c: Columns) -> pa.Table:
+        o = np.lexsort((c["series"], c["day"]))
+        ser = c["series"][o]
+        return pa.table(
+            {
+                **self._report_rows("D", ser, c["day"][o]),
+                "quantity": pa.array(c["qty"][o].astype(np.int64)),
+                "unit_price": pa.array(c["price"][o]),
+                "currency": pa.array(self.ser_ccy[ser], pa.string()),
+            }
+        )
+
+    def _weekly_orders(self, c: Columns) -> pa.Table:
+        n_series = len(self.ser_sku)
+        key = c["monday"].astype(np.int64) * n_series + c["series"]
+        weeks, inv = np.unique(key, return_inverse=True)
+        qty = np.bincount(inv, weights=c["qty"]).astype(np.int64)
+        revenue = np.bincount(inv, weights=c["qty"] * c["price"])
+        ser, monday = weeks % n_series, weeks // n_series
+        return pa.table(
+            {
+                **self._report_rows("W", ser, monday),
+                "quantity": pa.array(qty),
+                "unit_price": pa.array(np.round(revenue / qty, 4)),
                 "currency": pa.array(self.ser_ccy[ser], pa.string()),
             }
         )

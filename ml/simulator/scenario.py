@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .calendar import YEARLY_PROFILES
 from .reference import MARKETPLACES
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -28,6 +29,10 @@ ISSUE_RULES = (
     "currency_mismatch",
     "overlapping_validity",
 )
+# How order rows are written: "lines" (order lines as sold, mostly 1 unit each), "daily" (one
+# row per SKU, marketplace and day with the day's units, as a sales report gives them) or
+# "weekly" (one row per SKU, marketplace and Monday with the week's units).
+ORDER_ROWS = ("lines", "daily", "weekly")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ class Scenario:
     safety_days: float = 10.0  # seller's safety stock in days of (estimated) demand
     late_shipment_share: float = 0.25  # ocean departures that arrive late
     data_issues: dict[str, float] = field(default_factory=dict)  # rule -> share of rows
+    # Knobs added for scenarios the built-in seller does not cover. At their defaults the
+    # simulated data is the built-in seller's exactly (to_dict leaves them out then).
+    order_rows: str = "lines"  # see ORDER_ROWS
+    nb_size_range: tuple[float, float] = (0.8, 6.0)  # NB size per listing (larger: less noise)
+    weekly_strength: float = 1.0  # power on the day-of-week profile (2: twice the log swing)
+    seasonal_profile: str | None = None  # one yearly profile for every SKU (calendar.py)
+    season_strength_range: tuple[float, float] = (0.5, 1.5)  # x the profile's amplitude
 
     @property
     def n_days(self) -> int:
@@ -61,7 +73,22 @@ class Scenario:
         d["marketplaces"] = list(self.marketplaces)
         d["elasticity_range"] = list(self.elasticity_range)
         d["data_issues"] = dict(self.data_issues)
+        for key, default in LATER_KNOBS.items():
+            value = getattr(self, key)
+            if value == default:
+                del d[key]  # the built-in scenarios' truth files stay as they were
+            elif isinstance(value, tuple):
+                d[key] = list(value)
         return d
+
+
+LATER_KNOBS: dict[str, Any] = {
+    "order_rows": "lines",
+    "nb_size_range": (0.8, 6.0),
+    "weekly_strength": 1.0,
+    "seasonal_profile": None,
+    "season_strength_range": (0.5, 1.5),
+}
 
 
 _FIELDS = {f.name for f in fields(Scenario)}
@@ -86,6 +113,17 @@ def _date(key: str, value: Any) -> date:
         return date.fromisoformat(str(value))
     except ValueError:
         raise _bad(key, "an ISO date YYYY-MM-DD", value) from None
+
+
+def _range(key: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int | float) for v in value)
+        or not lo <= value[0] <= value[1] <= hi
+    ):
+        raise _bad(key, f"[low, high] with {lo:g} <= low <= high <= {hi:g}", value)
+    return (float(value[0]), float(value[1]))
 
 
 def _validate(raw: dict[str, Any]) -> Scenario:
@@ -140,6 +178,20 @@ def _validate(raw: dict[str, Any]) -> Scenario:
             ):
                 raise _bad(key, "[low, high] with -10 <= low <= high < 0", value)
             kw[key] = (float(value[0]), float(value[1]))
+        elif key == "order_rows":
+            if value not in ORDER_ROWS:
+                raise _bad(key, f"one of {', '.join(ORDER_ROWS)}", value)
+            kw[key] = value
+        elif key == "nb_size_range":
+            kw[key] = _range(key, value, 0.05, 1000)
+        elif key == "season_strength_range":
+            kw[key] = _range(key, value, 0, 5)
+        elif key == "weekly_strength":
+            kw[key] = _number(key, value, 0, 6)
+        elif key == "seasonal_profile":
+            if value is not None and value not in YEARLY_PROFILES:
+                raise _bad(key, f"null or one of {', '.join(YEARLY_PROFILES)}", value)
+            kw[key] = value
         elif key == "data_issues":
             if value is None:
                 value = {}
@@ -170,6 +222,16 @@ def _validate(raw: dict[str, Any]) -> Scenario:
             "history_start",
             "at least 60 days of history before history_end",
             scenario.history_start.isoformat(),
+        )
+    if scenario.order_rows == "weekly" and (
+        scenario.history_start.weekday() != 0 or scenario.history_end.weekday() != 6
+    ):
+        raise _bad(
+            "order_rows",
+            "'weekly' only with a history from a Monday (history_start) to a Sunday "
+            "(history_end), so that every week written is complete",
+            f"weekly from {scenario.history_start.isoformat()} to "
+            f"{scenario.history_end.isoformat()}",
         )
     return scenario
 

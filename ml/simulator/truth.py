@@ -16,6 +16,7 @@ from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from . import calendar as cal
 from .demand import lifecycle, mean_demand
@@ -32,6 +33,7 @@ class GroundTruth:
     promotions: pd.DataFrame
     campaigns: pd.DataFrame
     injected_issues: dict[str, int]
+    weekly_strength: float = 1.0  # the scenario's power on the day-of-week profile
 
     @classmethod
     def load(cls, truth_dir: Path) -> GroundTruth:
@@ -40,6 +42,8 @@ class GroundTruth:
             raise FileNotFoundError(f"{truth_dir} holds no simulator ground truth (meta.json)")
         meta = json.loads((truth_dir / "meta.json").read_text())
         series = pd.read_parquet(truth_dir / "series.parquet").set_index(["sku", "marketplace"])
+        scenario_file = truth_dir / "scenario.yaml"
+        scenario = yaml.safe_load(scenario_file.read_text()) if scenario_file.exists() else {}
         return cls(
             truth_dir=truth_dir,
             meta=meta,
@@ -48,6 +52,7 @@ class GroundTruth:
             promotions=pd.read_parquet(truth_dir / "promotions.parquet"),
             campaigns=pd.read_parquet(truth_dir / "ad_campaigns.parquet"),
             injected_issues=json.loads((truth_dir / "injected_issues.json").read_text()),
+            weekly_strength=float((scenario or {}).get("weekly_strength", 1.0)),
         )
 
     @property
@@ -142,7 +147,7 @@ class GroundTruth:
             growth=r["growth"],
             years=days / 365.25,
             life=lifecycle(days, r["listed_from"], r["discontinued"], r["ramp_days"]),
-            weekly=cal.weekly_factor(marketplace, idx.dayofweek.to_numpy()),
+            weekly=cal.weekly_factor(marketplace, idx.dayofweek.to_numpy(), self.weekly_strength),
             yearly=np.exp(strength * shape) / np.i0(strength),
             event=cal.event_factor(marketplace, idx),
             event_sensitivity=r["event_sensitivity"],

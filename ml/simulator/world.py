@@ -154,6 +154,8 @@ def _catalog(sc: Scenario, n_hist: int, rng: np.random.Generator) -> pd.DataFram
             }
         )
     cat = pd.DataFrame(rows)
+    if sc.seasonal_profile is not None:  # e.g. a seller of summer products only
+        cat["profile"] = sc.seasonal_profile
     # Some Chinese suppliers quote in CNY.
     cat["cost_currency"] = np.where(
         (cat["origin_country"] == "CN") & (rng.random(n) < 0.4), "CNY", "USD"
@@ -318,7 +320,7 @@ def _demand_parameters(
     s["ramp_days"] = rng.uniform(10, 60, k)
     prof = cat["profile"].to_numpy()[sku_idx]
     s["profile_key"] = [cal.profile_key(p, m) for p, m in zip(prof, s["marketplace"], strict=True)]
-    s["season_strength"] = rng.uniform(0.5, 1.5, k)
+    s["season_strength"] = rng.uniform(*sc.season_strength_range, k)
     s["event_sensitivity"] = rng.uniform(0.6, 1.3, k)
     lo, hi = sc.elasticity_range
     sku_el = rng.uniform(lo, hi, len(cat))
@@ -333,7 +335,7 @@ def _demand_parameters(
     s["ad_budget_usd"] = rng.uniform(2.0, 15.0, k)
     # Ad returns saturate around the listing's typical budget (in local currency).
     s["ad_scale"] = s["ad_budget_usd"].to_numpy() / _usd_level(ccy) * 0.5
-    s["nb_size"] = rng.uniform(0.8, 6.0, k)
+    s["nb_size"] = rng.uniform(*sc.nb_size_range, k)
     s["margin"] = rng.uniform(0.15, 0.40, k)
     s["rail"] = np.isin(s["marketplace"], ("DE", "FR", "IT", "ES")) & (rng.random(k) < 0.25)
     s["expedites"] = rng.random(k) < 0.5
