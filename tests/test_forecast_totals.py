@@ -99,7 +99,8 @@ def _forecast(weekly: bool = False) -> pd.DataFrame:
     """A small forecast frame as the model writes it: sizes per marketplace, mostly sparse."""
     rng = np.random.default_rng(5)
     dates = pd.date_range("2026-11-02", periods=8 if weekly else 28, freq="7D" if weekly else "D")
-    sizes = {"US": float(SIZE_GRID[30]), "DE": float(SIZE_GRID[22]), "JP": float(SIZE_GRID[40])}
+    # On the model's maximum-likelihood grid, off it (coverage-fitted dense sizes), Poisson-like.
+    sizes = {"US": float(SIZE_GRID[30]), "DE": 3.7, "JP": 860.0}
     parts = []
     for market, size in sizes.items():
         for i in range(12):
@@ -127,10 +128,13 @@ def _forecast(weekly: bool = False) -> pd.DataFrame:
 def test_nb_size_is_recovered_from_the_quantiles_when_the_frame_has_none():
     # The nightly forecast's stored columns have p10/p50/p90 and mean, no nb_size.
     frame = _forecast()
-    np.testing.assert_allclose(implied_nb_size(frame.drop(columns="nb_size")), frame["nb_size"])
+    implied = implied_nb_size(frame.drop(columns="nb_size"))
+    np.testing.assert_allclose(implied, frame["nb_size"], rtol=1e-3)
+    us = (frame["marketplace"] == "US").to_numpy()
+    assert (implied[us] == frame["nb_size"][us]).all()  # a grid size comes back exactly
     with_size = total_band(frame)
     without = total_band(frame.drop(columns="nb_size"))
-    pd.testing.assert_frame_equal(with_size, without)
+    pd.testing.assert_frame_equal(with_size, without, rtol=1e-5)
     with pytest.raises(ValueError, match="p90"):
         implied_nb_size(frame.drop(columns=["nb_size", "p90"]))
 
@@ -140,13 +144,13 @@ def test_the_assets_totals_are_sums_of_means_with_the_totals_band():
     got = forecast_totals(frame)
     assert set(got) == {"total_mean_units", "total_p10_units", "total_p90_units"}
     assert got["total_mean_units"] == pytest.approx(frame["mean"].sum())
-    assert got["total_mean_units"] > 2 * frame["p50"].sum()  # what the old total showed
+    assert got["total_mean_units"] > 1.5 * frame["p50"].sum()  # what the old total showed
     band = total_band(frame, by=[]).iloc[0]
     assert (got["total_p10_units"], got["total_p90_units"]) == (band["p10"], band["p90"])
     assert got["total_p10_units"] < got["total_mean_units"] < got["total_p90_units"]
     assert got["total_p90_units"] < frame["p90"].sum()
     # The stored forecast (no nb_size) gives the same totals.
-    assert forecast_totals(frame.drop(columns="nb_size")) == pytest.approx(got)
+    assert forecast_totals(frame.drop(columns="nb_size")) == pytest.approx(got, rel=1e-5)
 
 
 @pytest.mark.parametrize("weekly", [False, True])

@@ -35,15 +35,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import signal, stats
+from scipy import optimize, signal, stats
 
 from .distribution import SIZE_GRID, continuous_quantile
 
 LEVELS = (0.1, 0.9)
 MAX_SIZE = 1e10  # a total with (almost) no excess variance: Poisson
-# Candidate sizes when a frame has only quantiles (the model's own grid, and Poisson).
-_SIZE_CANDIDATES = np.r_[SIZE_GRID, 1e6]
-_ROWS_PER_FIT = 400
+# Candidate sizes when a frame has only quantiles: a log grid to Poisson-like sizes and the
+# model's maximum-likelihood grid (recovered exactly); the best is refined between neighbours.
+_SIZE_CANDIDATES = np.unique(np.r_[np.geomspace(0.01, 1e6, 81), SIZE_GRID])
+_ROWS_PER_FIT = 300
 _TAIL = 1e-12  # probability left out of each side of a pmf window
 _MAX_WINDOW = 20_000_000
 
@@ -59,9 +60,10 @@ def implied_nb_size(forecast: pd.DataFrame, by: str = "marketplace") -> np.ndarr
     """One NB size per row, for frames that carry quantiles but no ``nb_size``.
 
     The model fits one size per marketplace (``model.sizes``), so each ``by`` group gets the
-    size on the model's grid whose P10 and P90 are nearest the rows' (up to 400 rows of
-    the group with P90 > P10). A group with no such row (every mean tiny, where the size hardly
-    changes the variance) takes the size fitted on all rows. Needs mean, p10, p90.
+    size whose P10 and P90 are nearest the rows' (up to 300 rows of the group with P90 > P10):
+    the best of a log grid, refined between its neighbours. A group with no such row (every
+    mean tiny, where the size hardly changes the variance) takes the size fitted on all rows.
+    Needs mean, p10, p90.
     """
     missing = sorted({"mean", "p10", "p90"} - set(forecast.columns))
     if missing:
@@ -75,14 +77,28 @@ def implied_nb_size(forecast: pd.DataFrame, by: str = "marketplace") -> np.ndarr
             return None
         rows = rows[np.linspace(0, len(rows) - 1, min(len(rows), _ROWS_PER_FIT)).astype(int)]
         m, lo, hi = mean[rows], p10[rows], p90[rows]
-        loss = [
-            float(
-                np.abs(continuous_quantile(m, s, 0.1) - lo).sum()
-                + np.abs(continuous_quantile(m, s, 0.9) - hi).sum()
+
+        def loss(size: float) -> float:
+            return float(
+                np.abs(continuous_quantile(m, size, 0.1) - lo).sum()
+                + np.abs(continuous_quantile(m, size, 0.9) - hi).sum()
             )
-            for s in _SIZE_CANDIDATES
-        ]
-        return float(_SIZE_CANDIDATES[int(np.argmin(loss))])
+
+        grid = [loss(float(s)) for s in _SIZE_CANDIDATES]
+        i = int(np.argmin(grid))
+        best, best_loss = float(_SIZE_CANDIDATES[i]), grid[i]
+        if best_loss > 0:
+            a = np.log(_SIZE_CANDIDATES[max(i - 1, 0)])
+            b = np.log(_SIZE_CANDIDATES[min(i + 1, len(_SIZE_CANDIDATES) - 1)])
+            res = optimize.minimize_scalar(
+                lambda x: loss(float(np.exp(x))),
+                bounds=(a, b),
+                method="bounded",
+                options={"xatol": 1e-5},
+            )
+            if res.fun < best_loss:
+                best = float(np.exp(res.x))
+        return best
 
     pooled = fit(np.flatnonzero(informative))
     out = np.full(len(forecast), pooled if pooled is not None else 1e6)
