@@ -214,6 +214,91 @@ def import_online_retail_cmd(data_dir: Path | None, source: Path, overwrite: boo
     click.echo(f"Next: KUAJING_DATA_DIR={paths.root} make run")
 
 
+# The corpus of public datasets: each import writes a whole data folder (the README's "Real data:
+# the corpus"). Command -> (module, function, what it imports, what --source is, what --limit
+# counts).
+CORPUS_IMPORTERS: dict[str, tuple[str, str, str, str, str]] = {
+    "rossmann": (
+        "ml.importers.rossmann",
+        "import_rossmann",
+        "the Kaggle Rossmann Store Sales (1,115 German drugstores, daily turnover, 2013-2015).",
+        "Kaggle's train.csv (store.csv beside it is read too), a Parquet copy with store.csv's "
+        "columns merged, or the folder holding it.",
+        "stores (by store number)",
+    ),
+    "pasta-sales": (
+        "ml.importers.pasta_sales",
+        "import_pasta_sales",
+        "the UCI Hierarchical Sales Data (118 pasta products of an Italian store, daily, "
+        "2014-2018).",
+        "The wide CSV or Parquet file (DATE, QTY_B1_1, PROMO_B1_1, ...), or its folder.",
+        "products (B1_1, B1_2, ...)",
+    ),
+    "avocado": (
+        "ml.importers.avocado",
+        "import_avocado",
+        "the Hass Avocado Board retail scan data (US regions x type, weekly, 2015-2021).",
+        "The Kaggle 'Avocado Prices' CSV or a Parquet copy, or its folder.",
+        "region x type series (by SKU)",
+    ),
+    "breakfast-at-the-frat": (
+        "ml.importers.breakfast_at_the_frat",
+        "import_breakfast_at_the_frat",
+        "dunnhumby's Breakfast at the Frat (77 US stores x 58 products, weekly, 2009-2012).",
+        "The transactions CSV or Parquet file (products.csv and stores.csv beside it are read "
+        "too), or the folder holding them.",
+        "store x product series (by SKU)",
+    ),
+}
+
+
+def _corpus_command(name: str) -> None:
+    module, function, what, source_help, unit = CORPUS_IMPORTERS[name]
+
+    @import_group.command(
+        name=name,
+        help=f"Import {what} Writes a whole data folder: orders, catalog, marketplaces and, "
+        "where the data has them, prices, promotions, warehouses and inventory (closed days as "
+        "stock-outs). See the README, 'Real data: the corpus'.",
+        short_help=f"Import {what.split(' (')[0]}.",
+    )
+    @DATA_DIR_OPTION
+    @click.option(
+        "--source", type=click.Path(exists=True, path_type=Path), required=True, help=source_help
+    )
+    @click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace every raw file already in the data folder (otherwise the import refuses).",
+    )
+    @click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Import only the first N {unit}: a quick look before the full import.",
+    )
+    def command(data_dir: Path | None, source: Path, overwrite: bool, limit: int | None) -> None:
+        import importlib
+
+        from ml.importers.common import SourceError
+
+        run = getattr(importlib.import_module(module), function)
+        paths = DataPaths.from_env(data_dir).ensure()
+        try:
+            report = run(source, paths, overwrite=overwrite, limit=limit)
+        except (FileExistsError, FileNotFoundError, SourceError) as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(str(report))
+        click.echo(
+            f"Next: KUAJING_DATA_DIR={paths.root} make run, or "
+            f"kuajing bench forecast --data-dir {paths.root}"
+        )
+
+
+for _name in CORPUS_IMPORTERS:
+    _corpus_command(_name)
+
+
 OVERWRITE_EXPORT_OPTION = click.option(
     "--overwrite",
     is_flag=True,

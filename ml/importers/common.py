@@ -28,6 +28,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -37,6 +38,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ml import contract, reference
 from ml.contract import Entity
@@ -619,5 +622,565 @@ def finish_import(
     folder = paths.out / "imports"
     folder.mkdir(parents=True, exist_ok=True)
     report.report_file = str(folder / f"{target.stem}.json")
+    Path(report.report_file).write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Public datasets: one dataset becomes a whole data folder
+#
+# The dataset importers (``online_retail`` and the corpus: ``rossmann``, ``pasta_sales``,
+# ``avocado``, ``breakfast_at_the_frat``) write every entity a seller would have, as Parquet files
+# named after the dataset, and refuse a data folder whose raw/ already holds files (the raw folder
+# must describe one seller: a simulated catalog beside real orders would make every SKU an orphan)
+# unless ``overwrite``, which empties every raw/<entity>/ first.
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "decimal": pa.float64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "boolean": pa.bool_(),
+}
+DAY = pd.Timedelta(days=1)
+
+
+def column_key(name: object) -> str:
+    """A column name without case, spaces or punctuation: "Customer ID", "CustomerID" and
+    "customer_id" are the same column."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def rename_columns(
+    frame: pd.DataFrame,
+    columns: Mapping[str, tuple[str, ...]],
+    file: Path | str,
+    *,
+    optional: Iterable[str] = (),
+) -> pd.DataFrame:
+    """The columns of ``frame`` named in ``columns`` (canonical name -> the names it goes by,
+    compared by ``column_key``), renamed to the canonical names. A missing column that is not
+    ``optional`` is a ``SourceError`` naming it (the last of its names first) and the file's
+    columns."""
+    skip = set(optional)
+    by_key = {column_key(c): c for c in frame.columns}
+    renamed: dict[object, str] = {}
+    for canonical, names in columns.items():
+        hit = next((by_key[column_key(n)] for n in names if column_key(n) in by_key), None)
+        if hit is None:
+            if canonical in skip:
+                continue
+            raise SourceError(
+                f"{file}: missing column {names[-1]!r}"
+                + (f" (or {', '.join(repr(n) for n in names[:-1])})" if len(names) > 1 else "")
+                + f"; columns found: {', '.join(map(str, frame.columns))}"
+            )
+        renamed[hit] = canonical
+    return frame[list(renamed)].rename(columns=renamed)
+
+
+def read_frame(file: Path) -> pd.DataFrame:
+    """A Parquet or CSV file as a frame (CSV: UTF-8, else Latin-1; types inferred)."""
+    file = Path(file)
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(file)
+        if suffix == ".csv":
+            try:
+                return pd.read_csv(file, low_memory=False)
+            except UnicodeDecodeError:
+                return pd.read_csv(file, low_memory=False, encoding="latin-1")
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise SourceError(f"{file}: cannot be read ({error})") from None
+    raise SourceError(f"{file}: unsupported file type {file.suffix!r}; expected .parquet or .csv")
+
+
+def pick_file(source: Path, names: Iterable[str], what: str) -> Path:
+    """``source`` itself if it is a file, else the first of ``names`` in the folder (compared
+    without case)."""
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    if source.is_file():
+        return source
+    wanted = list(names)
+    found = {p.name.lower(): p for p in source.iterdir() if p.is_file()}
+    for name in wanted:
+        if name.lower() in found:
+            return found[name.lower()]
+    raise FileNotFoundError(f"{source}: no {what} in this folder (looked for {', '.join(wanted)})")
+
+
+def numeric(values: pd.Series) -> pd.Series:
+    """Numbers as floats; NaN where empty, unreadable or not finite."""
+    out = pd.to_numeric(values, errors="coerce").astype("float64")
+    return out.where(np.isfinite(out))
+
+
+def arrow_schema(name: str, columns: Iterable[str] | None = None) -> pa.Schema:
+    """The Arrow schema of an entity's columns (those in ``columns``), in contract order."""
+    keep = None if columns is None else set(columns)
+    return pa.schema(
+        [
+            (c.name, ARROW_TYPES[c.dtype])
+            for c in contract.entity(name).columns
+            if keep is None or c.name in keep
+        ]
+    )
+
+
+def write_parquet(frame: pd.DataFrame, name: str, target: Path) -> None:
+    """Write ``frame`` as Parquet with the entity's column types, in contract order. Written to
+    a hidden temporary file first (ingest ignores hidden files), then renamed."""
+    schema = arrow_schema(name, frame.columns)
+    table = pa.Table.from_pandas(frame[schema.names], preserve_index=False)
+    table = table.cast(pa.schema([(f.name, f.type) for f in schema]))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, target)
+
+
+def existing_raw_files(paths: DataPaths) -> list[Path]:
+    """Every file ingest would read as a contract entity in ``paths.raw``."""
+    return sorted(p for name in contract.ENTITY_NAMES for p in _files_in(paths.raw_entity(name)))
+
+
+def plan_dataset_import(paths: DataPaths, *, overwrite: bool) -> list[Path]:
+    """The raw files to remove before a dataset is written (every one, with ``overwrite``).
+
+    Refuses (``FileExistsError``) when the raw folder already holds contract files and not
+    ``overwrite``: a dataset describes one seller, so it is imported into a folder of its own.
+    """
+    existing = existing_raw_files(paths)
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{paths.raw} already holds {len(existing)} raw file(s) (e.g. "
+            f"{existing[0].relative_to(paths.raw)}); pass overwrite=True (--overwrite) to "
+            "replace them, or import into another data folder (--data-dir)."
+        )
+    return existing
+
+
+def remove_raw_files(paths: DataPaths, files: Iterable[Path]) -> list[str]:
+    """Delete ``files``; their paths relative to the raw folder."""
+    removed = []
+    for old in files:
+        old.unlink(missing_ok=True)
+        removed.append(str(old.relative_to(paths.raw)))
+    return removed
+
+
+def folder_warnings(paths: DataPaths) -> list[str]:
+    """What else in the data folder does not describe the imported dataset."""
+    found = []
+    if paths.truth.is_dir() and any(paths.truth.iterdir()):
+        found.append(
+            f"{paths.truth} holds a simulator's ground truth, which does not describe this data"
+        )
+    if paths.warehouse.exists():
+        found.append(
+            f"{paths.warehouse} holds an earlier build: a run replaces the order days it finds "
+            "in raw/orders/ and keeps every other day, so delete the warehouse file (or use a "
+            "fresh --data-dir) unless it was built from this same dataset"
+        )
+    return found
+
+
+# Rows of a dataset: one per series and period (a store-day, a product-week, ...).
+
+
+def first_series(keys: pd.Series, limit: int | None) -> np.ndarray:
+    """Rows whose series is among the first ``limit`` distinct ``keys`` in sorted order (every
+    row when ``limit`` is None)."""
+    if limit is None:
+        return np.ones(len(keys), dtype=bool)
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    chosen = np.sort(keys.dropna().unique())[:limit]
+    return keys.isin(chosen).to_numpy()
+
+
+def day_text(days: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD`` of each date, formatted once per distinct date."""
+    codes, uniques = pd.factorize(days)
+    text = pd.DatetimeIndex(uniques).strftime("%Y-%m-%d").to_numpy(dtype=object)
+    return pd.Series(np.where(codes >= 0, text[codes], None), index=days.index, dtype=object)
+
+
+def week_monday(first_days: pd.Series) -> pd.Series:
+    """The Monday of the Monday-to-Sunday week that holds most (4 or more) of the 7 days of
+    the week starting on each date: a Sunday-to-Saturday week goes on the next day, a
+    Thursday-to-Wednesday week on the Monday before its Thursday. Kuajing's weekly grain counts
+    weeks from Monday, with each week's units on its Monday."""
+    middle = pd.to_datetime(first_days).dt.normalize() + 3 * DAY
+    return middle - pd.to_timedelta(middle.dt.day_of_week, unit="D")
+
+
+def period_grid(
+    observed: pd.DataFrame,
+    *,
+    period_days: int,
+    first: pd.Timestamp | None = None,
+    last: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Every period of each series, from its first to its last period in ``observed`` (or from
+    ``first`` to ``last`` for every series): ``sku``, ``period``, ``available`` (from
+    ``observed``; False for a period not in it) and ``in_source``.
+
+    ``observed`` has one row per sku and period with ``available`` (bool).
+    """
+    bounds = observed.groupby("sku", sort=True)["period"].agg(["min", "max"])
+    start = bounds["min"] if first is None else pd.Series(first, index=bounds.index)
+    end = bounds["max"] if last is None else pd.Series(last, index=bounds.index)
+    n = ((end - start).dt.days // period_days + 1).to_numpy()
+    offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    grid = pd.DataFrame(
+        {
+            "sku": np.repeat(bounds.index.to_numpy(), n),
+            "period": np.repeat(start.to_numpy(), n) + offsets * np.timedelta64(period_days, "D"),
+        }
+    )
+    grid = grid.merge(observed[["sku", "period", "available"]], on=["sku", "period"], how="left")
+    grid["in_source"] = grid["available"].notna()
+    grid["available"] = grid["available"].fillna(False).astype(bool)
+    return grid
+
+
+def stock_snapshots(grid: pd.DataFrame, warehouse_id: pd.Series | str) -> pd.DataFrame:
+    """Inventory rows that make each unavailable period a stock-out in the demand mart.
+
+    The mart reads a day's opening stock from the last end-of-day snapshot before it, and calls
+    a day with no stock and no sales censored. So one snapshot at the end of the day before a
+    series' first period and before each period where availability changes is enough:
+    ``on_hand`` 1 (open, in stock) or 0 (closed, or not in the source). ``on_hand`` is a flag,
+    not a stock count: the datasets do not count stock.
+
+    ``grid`` is ``period_grid``'s (sku, period, available, sorted by sku and period).
+    """
+    g = grid.sort_values(["sku", "period"], kind="stable")
+    changed = _changed(g["sku"]) | _changed(g["available"])
+    rows = g[changed]
+    wh = (
+        pd.Series(warehouse_id, index=g.index)
+        if isinstance(warehouse_id, str)
+        else warehouse_id.reindex(g.index)
+    )
+    return pd.DataFrame(
+        {
+            "snapshot_date": (rows["period"] - DAY).to_numpy(),
+            "warehouse_id": wh[changed].astype(str).to_numpy(),
+            "sku": rows["sku"].astype(str).to_numpy(),
+            "on_hand": rows["available"].astype("int64").to_numpy(),
+        }
+    )
+
+
+def _changed(values: pd.Series) -> np.ndarray:
+    """True where a value differs from the one before (and on the first row)."""
+    return values.ne(values.shift()).fillna(True).to_numpy(dtype=bool)
+
+
+def _runs(frame: pd.DataFrame, keys: list[str], values: list[str], *, gaps: bool) -> pd.Series:
+    """A run number per row (``frame`` sorted by keys and period): a new run where a key or a
+    value changes, or (unless ``gaps``) where a period does not follow the previous one."""
+    new = np.zeros(len(frame), dtype=bool)
+    for col in keys + values:
+        new |= _changed(frame[col])
+    if not gaps:
+        new |= frame["period"].ne(frame["end"].shift() + DAY).fillna(True).to_numpy(dtype=bool)
+    return pd.Series(np.cumsum(new), index=frame.index)
+
+
+def promotion_rows(flags: pd.DataFrame, *, prefix: str, period_days: int) -> pd.DataFrame:
+    """Promotions from promoted periods, consecutive periods of the same SKU, type and discount
+    merged into one promotion (a day without the flag ends it).
+
+    ``flags``: sku, marketplace, promo_type, discount_pct, period (one row per promoted period,
+    a period lasting ``period_days`` from ``period``). ``promotion_id`` is
+    ``<prefix>-<sku>-<promo_type>-<first day>``.
+    """
+    keys = ["sku", "marketplace", "promo_type"]
+    f = flags.sort_values([*keys, "period"], kind="stable").reset_index(drop=True)
+    f["end"] = f["period"] + (period_days - 1) * DAY
+    run = _runs(f, keys, ["discount_pct"], gaps=False)
+    out = f.groupby(run, sort=False).agg(
+        sku=("sku", "first"),
+        marketplace=("marketplace", "first"),
+        promo_type=("promo_type", "first"),
+        discount_pct=("discount_pct", "first"),
+        start_date=("period", "min"),
+        end_date=("end", "max"),
+    )
+    out.insert(
+        0,
+        "promotion_id",
+        prefix + "-" + out["sku"] + "-" + out["promo_type"] + "-" + day_text(out["start_date"]),
+    )
+    return out.reset_index(drop=True)
+
+
+def price_rows(prices: pd.DataFrame, *, period_days: int) -> pd.DataFrame:
+    """List prices from the price of each period: a price holds from its first period until
+    the next different price of the series starts (a period without a price keeps the one
+    before), the last one until the end of its last period.
+
+    ``prices``: sku, marketplace, currency, period, list_price (> 0, one row per priced period).
+    """
+    keys = ["sku", "marketplace"]
+    f = prices.sort_values([*keys, "period"], kind="stable").reset_index(drop=True)
+    f["end"] = f["period"] + (period_days - 1) * DAY
+    run = _runs(f, keys, ["list_price", "currency"], gaps=True)
+    out = f.groupby(run, sort=False).agg(
+        sku=("sku", "first"),
+        marketplace=("marketplace", "first"),
+        valid_from=("period", "min"),
+        last_end=("end", "max"),
+        list_price=("list_price", "first"),
+        currency=("currency", "first"),
+    )
+    following = out["valid_from"].shift(-1)
+    same = out["sku"].eq(out["sku"].shift(-1)) & out["marketplace"].eq(out["marketplace"].shift(-1))
+    out["valid_to"] = (following - DAY).where(same, out["last_end"])
+    return out[
+        ["sku", "marketplace", "valid_from", "valid_to", "list_price", "currency"]
+    ].reset_index(drop=True)
+
+
+def order_rows(
+    lines: pd.DataFrame, *, prefix: str, marketplace: str, currency: str
+) -> pd.DataFrame:
+    """One order line per series and period: ``order_id`` ``<prefix>-<code>-<YYYY-MM-DD>``.
+
+    ``lines``: sku, code (the series' part of the order id), period, quantity, unit_price.
+    """
+    return pd.DataFrame(
+        {
+            "order_id": (prefix + "-" + lines["code"] + "-" + day_text(lines["period"])).to_numpy(),
+            "order_date": lines["period"].to_numpy(),
+            "marketplace": marketplace,
+            "sku": lines["sku"].to_numpy(),
+            "quantity": lines["quantity"].astype("int64").to_numpy(),
+            "unit_price": lines["unit_price"].astype("float64").to_numpy(),
+            "currency": currency,
+        }
+    )
+
+
+# Catalog attributes none of the public datasets have. They are required by the contract, so they
+# are written as values no one can take for data; landed cost and duties computed from them mean
+# nothing (the forecast does not use them; it uses the category).
+PLACEHOLDER_HS_CODE = "999999"  # "commodities not specified" in trade statistics
+PLACEHOLDER_UNIT_COST = 0.01
+PLACEHOLDER_WEIGHT_KG = 0.001
+PLACEHOLDER_NOTE = (
+    f"catalog: title and category from the data; hs_code {PLACEHOLDER_HS_CODE}, unit_cost "
+    f"{PLACEHOLDER_UNIT_COST} and weight_kg {PLACEHOLDER_WEIGHT_KG} are placeholders (the data "
+    "has no cost, weight or tariff code) and origin_country is the marketplace's country: "
+    "landed cost, duties and tariff exposure of this data folder mean nothing"
+)
+
+
+def catalog_rows(skus: pd.DataFrame, *, origin_country: str, cost_currency: str) -> pd.DataFrame:
+    """Catalog rows for ``skus`` (sku, title, category) with the placeholder attributes."""
+    out = skus[["sku", "title", "category"]].drop_duplicates("sku").reset_index(drop=True)
+    out["hs_code"] = PLACEHOLDER_HS_CODE
+    out["origin_country"] = origin_country
+    out["unit_cost"] = PLACEHOLDER_UNIT_COST
+    out["cost_currency"] = cost_currency
+    out["weight_kg"] = PLACEHOLDER_WEIGHT_KG
+    return out
+
+
+def marketplace_frame(
+    code: str, name: str, *, vat_rate: float, prices_include_vat: bool
+) -> pd.DataFrame:
+    """One marketplaces row for a built-in marketplace code: country, region, currency, customs
+    basis and union from the built-in reference; no referral or fulfilment fee (a shop's own
+    stores, not a marketplace)."""
+    ref = {row["marketplace"]: row for row in reference.marketplace_rows()}[code]
+    return pd.DataFrame(
+        [
+            {
+                "marketplace": code,
+                "name": name,
+                "country": ref["country"],
+                "region": ref["region"],
+                "currency": ref["currency"],
+                "vat_rate": float(vat_rate),
+                "referral_fee_rate": 0.0,
+                "prices_include_vat": bool(prices_include_vat),
+                "customs_basis": ref["customs_basis"],
+                "fulfilment_fee_per_unit": 0.0,
+                "fulfilment_fee_per_kg": 0.0,
+                "customs_union": ref["customs_union"] or None,
+            }
+        ]
+    )
+
+
+def warehouse_frame(ids: pd.Series, names: pd.Series, *, country: str, marketplace: str):
+    """Market warehouses (one per store, or one for a dataset) serving ``marketplace``."""
+    return pd.DataFrame(
+        {
+            "warehouse_id": ids.astype(str).to_numpy(),
+            "name": names.astype(str).to_numpy(),
+            "country": country,
+            "warehouse_type": "market",
+            "marketplace": marketplace,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The report of a dataset import
+
+
+@dataclass(kw_only=True)
+class DatasetReport(ReconcilingReport):
+    """The import of one public dataset into a whole data folder.
+
+    A source row (one series x period: a store-day, a product-week, ...) is imported as an order
+    line (``rows_written``), imported without one (``kept``: a day without sales, a closed day
+    written as a stock-out, ...) or skipped with a reason (``excluded``):
+    ``rows_in = rows_written + sum(kept) + rows_excluded``.
+    """
+
+    importer: str  # e.g. "Rossmann store sales"
+    grain: str  # what one source row is, e.g. "store-day"
+    source_format: str = ""
+    texts: dict[str, str] = field(default_factory=dict)  # outcome or reason -> what it means
+    kept: dict[str, int] = field(default_factory=dict)  # imported without an order line
+    series: int = 0  # SKU x marketplace series written
+    marketplace: str = ""
+    currency: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    written: dict[str, int] = field(default_factory=dict)  # entity -> rows written
+    conventions: list[str] = field(default_factory=list)  # how the data was mapped
+    details: dict[str, object] = field(default_factory=dict)
+    files_written: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+    report_file: str = ""
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def reason_text(self, reason: str) -> str:
+        return self.texts.get(reason, "")
+
+    @property
+    def rows_imported(self) -> int:
+        return self.rows_written + self.rows_merged + sum(self.kept.values())
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_in == self.rows_imported + self.rows_excluded
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["rows_imported"] = self.rows_imported
+        out["reconciles"] = self.reconciles
+        return out
+
+    def __str__(self) -> str:
+        w = max([len(r) for r in [*self.kept, *self.excluded]] + [20]) + 4
+        plural = f"{self.grain}s"
+        lines = [
+            f"{self.importer}: {self.source} ({self.source_format}), {self.seconds:.1f} s",
+            f"  {'rows read':<{w}}{self.rows_in:>11,}  ({plural})",
+            f"  {'rows imported':<{w}}{self.rows_imported:>11,}",
+        ]
+        lines.append(
+            f"  - {'order_line':<{w - 2}}{self.rows_written:>11,}  {self.reason_text('order_line')}"
+        )
+        lines += [
+            f"  - {k:<{w - 2}}{n:>11,}  {self.texts.get(k, '')}" for k, n in self.kept.items()
+        ]
+        lines.append(f"  {'rows skipped':<{w}}{self.rows_excluded:>11,}")
+        lines += [
+            f"  - {k:<{w - 2}}{n:>11,}  {self.texts.get(k, '')}" for k, n in self.excluded.items()
+        ]
+        lines.append(
+            f"  {self.rows_in:,} read = {self.rows_imported:,} imported + "
+            f"{self.rows_excluded:,} skipped"
+            + ("" if self.reconciles else "  (DOES NOT RECONCILE)")
+        )
+        if self.series:
+            lines.append(
+                f"  {self.series:,} series in marketplace {self.marketplace} ({self.currency}), "
+                f"{self.date_from} to {self.date_to}"
+            )
+        if self.written:
+            lines.append(
+                "  written: " + ", ".join(f"{name} {n:,}" for name, n in self.written.items())
+            )
+        lines += [f"  {c}" for c in self.conventions]
+        if self.files_removed:
+            lines.append(f"  removed {len(self.files_removed)} earlier raw file(s)")
+        folders: dict[str, int] = {}
+        for f in self.files_written:
+            folders[str(Path(f).parent)] = folders.get(str(Path(f).parent), 0) + 1
+        lines += [f"  wrote {n} file(s) in {folder}" for folder, n in folders.items()]
+        if self.report_file:
+            lines.append(f"  report: {self.report_file}")
+        lines += [f"  warning: {w_}" for w_ in self.warnings]
+        return "\n".join(lines)
+
+
+def outcome_counts(
+    reasons: FirstReason, outcome: pd.Series | np.ndarray, texts: Mapping[str, str]
+) -> tuple[int, dict[str, int]]:
+    """Order lines and the other outcomes (in ``texts`` order) of the rows no rule skipped."""
+    kept = pd.Series(np.asarray(outcome, dtype=object)[reasons.open], dtype=object)
+    counts = count_reasons(kept, texts)
+    lines = counts.pop("order_line", 0)
+    return lines, counts
+
+
+def write_dataset(
+    report: DatasetReport,
+    paths: DataPaths,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    stem: str,
+    remove: Iterable[Path],
+    started: float,
+) -> DatasetReport:
+    """Write the dataset's entities, fill the report from them and save it.
+
+    Orders go to ``raw/orders/<stem>_<YYYY-MM>.parquet`` (one file a month), every other entity
+    to ``raw/<entity>/<stem>_<entity>.parquet``; the report to ``out/<stem>_import.json``.
+    """
+    report.files_removed = remove_raw_files(paths, remove)
+    for name in contract.ingest_order():
+        if name not in tables:
+            continue
+        frame = tables[name]
+        report.written[name] = len(frame)
+        if name == "orders":
+            month = pd.to_datetime(frame["order_date"]).dt.strftime("%Y-%m")
+            for period, part in frame.groupby(month, sort=True):
+                target = paths.raw_entity(name) / f"{stem}_{period}.parquet"
+                write_parquet(part, name, target)
+                report.files_written.append(str(target))
+        elif len(frame):
+            target = paths.raw_entity(name) / f"{stem}_{name}.parquet"
+            write_parquet(frame, name, target)
+            report.files_written.append(str(target))
+    orders = tables["orders"]
+    report.series = int(orders[["sku", "marketplace"]].drop_duplicates().shape[0])
+    if len(orders):
+        report.date_from = str(pd.Timestamp(orders["order_date"].min()).date())
+        report.date_to = str(pd.Timestamp(orders["order_date"].max()).date())
+        report.marketplace = ", ".join(sorted(orders["marketplace"].unique()))
+        report.currency = ", ".join(sorted(orders["currency"].unique()))
+    else:
+        report.warnings.append("no order lines: the pipeline needs orders")
+    report.warnings += folder_warnings(paths)
+    report.seconds = round(time.perf_counter() - started, 2)
+    paths.out.mkdir(parents=True, exist_ok=True)
+    report.report_file = str(paths.out / f"{stem}_import.json")
     Path(report.report_file).write_text(json.dumps(report.to_dict(), indent=2, default=str))
     return report

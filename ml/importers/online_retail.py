@@ -102,7 +102,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -111,12 +110,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ml.contract import ENTITY_NAMES, entity
-from ml.importers.common import FirstReason, ReconcilingReport, SourceError, count_reasons
+from ml.contract import entity
+from ml.importers.common import (
+    FirstReason,
+    ReconcilingReport,
+    SourceError,
+    count_reasons,
+    folder_warnings,
+    plan_dataset_import,
+    remove_raw_files,
+    rename_columns,
+    write_parquet,
+)
 from ml.settings import DataPaths
 
 CURRENCY = "GBP"
@@ -334,27 +341,9 @@ def find_source_files(source: Path) -> list[Path]:
     return found
 
 
-def _column_key(name: object) -> str:
-    # "Customer ID", "CustomerID" and "customer_id" are the same column.
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
 def map_columns(frame: pd.DataFrame, file: Path | str) -> pd.DataFrame:
     """Rename either UCI naming to the canonical names; missing columns are an error."""
-    by_key = {_column_key(c): c for c in frame.columns}
-    renamed: dict[object, str] = {}
-    for canonical, names in SOURCE_COLUMNS.items():
-        hit = next((by_key[_column_key(n)] for n in names if _column_key(n) in by_key), None)
-        if hit is None:
-            if canonical in OPTIONAL_COLUMNS:
-                continue
-            raise SourceError(
-                f"{file}: missing column {names[-1]!r}"
-                + (f" (or {', '.join(repr(n) for n in names[:-1])})" if len(names) > 1 else "")
-                + f"; columns found: {', '.join(map(str, frame.columns))}"
-            )
-        renamed[hit] = canonical
-    out = frame[list(renamed)].rename(columns=renamed)
+    out = rename_columns(frame, SOURCE_COLUMNS, file, optional=OPTIONAL_COLUMNS)
     if "description" not in out:
         out["description"] = pd.NA
     return out
@@ -686,49 +675,6 @@ def reason_counts(reasons: pd.Series) -> dict[str, int]:
     return count_reasons(reasons, REASONS)
 
 
-def _existing_raw_files(paths: DataPaths) -> list[Path]:
-    if not paths.raw.is_dir():
-        return []
-    return sorted(
-        p for name in ENTITY_NAMES for p in paths.raw_entity(name).glob("*") if p.is_file()
-    )
-
-
-def _write_parquet(frame: pd.DataFrame, file: Path, schema: pa.Schema) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    pq.write_table(table, file, compression="zstd")
-
-
-ORDERS_SCHEMA = pa.schema(
-    [
-        ("order_id", pa.string()),
-        ("order_date", pa.timestamp("us")),
-        ("marketplace", pa.string()),
-        ("sku", pa.string()),
-        ("quantity", pa.int64()),
-        ("unit_price", pa.float64()),
-        ("currency", pa.string()),
-    ]
-)
-MARKETPLACES_SCHEMA = pa.schema(
-    [
-        ("marketplace", pa.string()),
-        ("name", pa.string()),
-        ("country", pa.string()),
-        ("region", pa.string()),
-        ("currency", pa.string()),
-        ("vat_rate", pa.float64()),
-        ("referral_fee_rate", pa.float64()),
-        ("prices_include_vat", pa.bool_()),
-        ("customs_basis", pa.string()),
-        ("fulfilment_fee_per_unit", pa.float64()),
-        ("fulfilment_fee_per_kg", pa.float64()),
-        ("customs_union", pa.string()),
-    ]
-)
-
-
 def import_online_retail(
     source: Path,
     paths: DataPaths,
@@ -745,13 +691,7 @@ def import_online_retail(
     """
     started = time.perf_counter()
     files = find_source_files(Path(source))
-    existing = _existing_raw_files(paths)
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{paths.raw} already holds {len(existing)} raw file(s) (e.g. "
-            f"{existing[0].relative_to(paths.raw)}); pass overwrite=True (--overwrite) to "
-            "replace them, or import into another data folder (--data-dir)."
-        )
+    existing = plan_dataset_import(paths, overwrite=overwrite)
     steps = tqdm(total=6, desc="online-retail", unit="step", disable=not progress)
     steps.set_postfix_str("read")
     raw, fmt = read_sources(files)
@@ -787,22 +727,16 @@ def import_online_retail(
     _describe(report, lines, reasons, kept, orders)
 
     steps.set_postfix_str("write")
-    if overwrite:
-        for old in existing:
-            old.unlink()
-        report.files_removed = [str(p.relative_to(paths.raw)) for p in existing]
+    report.files_removed = remove_raw_files(paths, existing)
     month = orders["order_date"].dt.strftime("%Y-%m")
     for period, part in orders.groupby(month, sort=True):
         target = paths.raw_entity("orders") / f"{ORDERS_FILE_PREFIX}{period}.parquet"
-        _write_parquet(part, target, ORDERS_SCHEMA)
+        write_parquet(part, "orders", target)
         report.files_written.append(str(target))
     target = paths.raw_entity("marketplaces") / MARKETPLACES_FILE
-    _write_parquet(marketplace_rows(orders["marketplace"].unique()), target, MARKETPLACES_SCHEMA)
+    write_parquet(marketplace_rows(orders["marketplace"].unique()), "marketplaces", target)
     report.files_written.append(str(target))
-    if paths.truth.is_dir() and any(paths.truth.iterdir()):
-        report.warnings.append(
-            f"{paths.truth} holds a simulator's ground truth, which does not describe this data"
-        )
+    report.warnings += folder_warnings(paths)
     report.seconds = round(time.perf_counter() - started, 2)
     paths.out.mkdir(parents=True, exist_ok=True)
     report.report_file = str(paths.out / REPORT_FILE)
