@@ -19,6 +19,23 @@ The order-export importers (``amazon``, ``shopify``, ``mapped_csv``) also share:
 - the folder rule (``plan_output``): files in ``raw/<entity>/`` that no export importer wrote
   (demo data, the Online Retail import, files put there by hand) make an import refuse, unless
   ``overwrite``, which empties ``raw/<entity>/`` first. Other entities are never touched.
+
+The dataset importers (``online_retail`` and the corpus: ``rossmann``, ``pasta_sales``,
+``avocado``, ``breakfast_at_the_frat``) each write a whole data folder and share (section "Public
+datasets" below):
+
+- the import plan (``plan_dataset_import``): a raw folder that already holds contract files makes
+  the import refuse, unless ``overwrite``, which removes every one of them;
+- Parquet in the contract's types (``write_parquet``), orders one file a month (``write_dataset``);
+- column names matched without case, spaces or punctuation (``rename_columns``);
+- the corpus's ``DatasetReport``: a source row (one series x period) is an order line, imported
+  without one (a day without sales, a closed day) or skipped with a reason, so
+  ``rows read = rows imported + rows skipped``;
+- the shaping: weeks dated on Mondays (``week_monday``), closed or unobserved periods written as
+  stock-out snapshots the demand mart censors (``period_grid``, ``stock_snapshots``), promoted and
+  priced periods merged into promotions and price validities (``promotion_rows``,
+  ``price_rows``), the catalog's placeholder attributes (``catalog_rows``) and marketplace and
+  warehouse rows.
 """
 
 from __future__ import annotations
