@@ -172,3 +172,21 @@ def test_trees_predict_a_multiple_of_the_recent_level_and_older_models_units(tra
     # A registry run logged before the field existed is re-backtested as it was trained.
     assert config_from_params({"learning_rate": "0.1"}).relative_target is False
     assert config_from_params(config_params(ForecastConfig())).relative_target is True
+
+
+def test_daily_training_origins_reach_the_same_season_a_year_earlier():
+    from ml.forecast.model import training_origins
+
+    recent = training_origins(700, 28, 10, 24)
+    assert recent.tolist() == list(range(698 - 230, 699, 10))  # the last 8 months only
+    seasonal = training_origins(700, 28, 10, 24, year=364, year_ago_origins=8)
+    year_ago = sorted(set(seasonal) - set(recent))
+    assert year_ago == [698 - 364 + 14 + 10 * k for k in range(-4, 4)]
+    # Weekly: 52 recent origins already span the year, nothing is added.
+    assert training_origins(150, 8, 1, 52, year=52, year_ago_origins=8).tolist() == list(
+        range(148 - 51, 149)
+    )
+    # A history shorter than a year has no year-ago origins to add.
+    assert training_origins(300, 28, 10, 24, year=364, year_ago_origins=8).tolist() == (
+        training_origins(300, 28, 10, 24).tolist()
+    )

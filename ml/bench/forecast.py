@@ -311,7 +311,7 @@ MODEL_COLUMNS = (
     Column("RMSSE", 8, ".3f", "rmsse"),
     Column("WRMSSE", 8, ".3f", "wrmsse"),
     Column("bias", 8, "+.3f"),
-    Column("pinball", 9, ".3f"),
+    Column("pinball", 10, ".4g"),  # in the data's units: 0.114 for counts, 2e5 for turnover
     Column("P10-P90", 9, ".1%", "coverage_p10_p90"),
     Column("PIT cov", 9, ".1%", "coverage_p10_p90_pit"),
     Column("vs oracle", 10, ".3f", "wape_vs_oracle"),

@@ -25,6 +25,7 @@ DEFAULT_HORIZON: dict[str, int] = {"daily": 28, "weekly": 8}
 # Training origins: spaced so daily origins rotate through the weekdays (10 = 7 + 3).
 DEFAULT_ORIGIN_STEP: dict[str, int] = {"daily": 10, "weekly": 1}
 DEFAULT_MAX_ORIGINS: dict[str, int] = {"daily": 24, "weekly": 52}
+YEAR_PERIODS: dict[str, int] = {"daily": 364, "weekly": 52}
 
 
 def min_fit_periods(horizon: int) -> int:
@@ -41,6 +42,10 @@ class ForecastConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     origin_step: int | None = None
     max_origins: int | None = None
+    # Training origins around the same point a year earlier (daily): with 24 recent origins the
+    # trees saw only the last 8 months; on a dense store x item emulation WAPE 0.133 -> 0.129,
+    # Rossmann's first 200 stores 0.105 -> 0.097.
+    year_ago_origins: int = 8
     # LightGBM: tweedie suits zero-heavy counts (M5's choice); power near 1 = Poisson-like.
     # 1.5 scored better on Online Retail's last fold but over-forecast a 6-SKU mart by 34 %
     # with relative targets (1.2: +6 %).
@@ -121,10 +126,24 @@ class DemandForecaster:
         return {**asdict(self.config), "grain": self.grain, "horizon": self.horizon}
 
 
-def training_origins(n_history: int, horizon: int, step: int, max_origins: int) -> np.ndarray:
-    """Origins ending at the last period with a target after it, every ``step`` periods."""
+def training_origins(
+    n_history: int,
+    horizon: int,
+    step: int,
+    max_origins: int,
+    year: int = 0,
+    year_ago_origins: int = 0,
+) -> np.ndarray:
+    """Origins ending at the last period with a target after it, every ``step`` periods; with
+    ``year_ago_origins``, as many more around the same point one ``year`` (in periods) earlier,
+    so the trees see how this season turned out last time."""
     last = n_history - 2
     origins = np.arange(last, -1, -step)[:max_origins]
+    # Only where the recent origins do not already reach back a year (daily, not weekly).
+    if year_ago_origins and year and max_origins * step < year:
+        centre = last - year + horizon // 2
+        extra = centre + step * (np.arange(year_ago_origins) - year_ago_origins // 2)
+        origins = np.union1d(origins, extra[(extra >= 0) & (extra <= last)])
     return np.sort(origins)
 
 
@@ -227,6 +246,8 @@ def fit(
         horizon,
         config.origin_step or DEFAULT_ORIGIN_STEP[grain],
         config.max_origins or DEFAULT_MAX_ORIGINS[grain],
+        year=YEAR_PERIODS[grain],
+        year_ago_origins=config.year_ago_origins,
     )
     rows = feature_rows(ctx, origins, horizon, training=True)
     # Targets in the last `horizon` periods are held out: stopping rule and dispersion.

@@ -85,7 +85,7 @@ def config_params(config: ForecastConfig) -> dict[str, str]:
 
 
 # A run logged before a config field existed trained with this value of it.
-VALUES_BEFORE_FIELD: dict[str, Any] = {"relative_target": False}
+VALUES_BEFORE_FIELD: dict[str, Any] = {"relative_target": False, "year_ago_origins": 0}
 
 
 def config_from_params(params: Mapping[str, str]) -> ForecastConfig:
