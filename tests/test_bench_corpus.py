@@ -55,3 +55,13 @@ def test_the_summary_compares_kuajing_with_the_best_peer_and_names_missed_target
     assert rows[1]["missed"] == "-"
     text = format_summary({"corpus_dir": "/shared", "absent": ["pasta_sales"], "summary": rows})
     assert "rossmann" in text and "67.5%" in text and "skipped): pasta_sales" in text
+
+
+def test_every_corpus_importer_exists_and_takes_a_source_and_a_data_folder():
+    import inspect
+
+    from ml.bench.corpus import _importer
+
+    for dataset in CORPUS:
+        params = inspect.signature(_importer(dataset.importer)).parameters
+        assert list(params)[:2] == ["source", "paths"] and "overwrite" in params, dataset.name

@@ -28,7 +28,7 @@ BUILT_IN = "built-in"
 class CorpusDataset:
     name: str  # as on the command line
     folder: str  # under the corpus folder
-    importer: str  # "module:function", called as f(source, paths, progress=..., overwrite=...)
+    importer: str  # "module:function", called as f(source, paths, overwrite=True)
     what: str
 
 
@@ -98,9 +98,7 @@ def import_dataset(dataset: CorpusDataset, root: Path, workdir: Path, echo: Echo
         echo(f"{dataset.name}: using the import in {paths.root}")
         return paths
     echo(f"{dataset.name}: importing {root / dataset.folder} into {paths.root}")
-    report = _importer(dataset.importer)(
-        root / dataset.folder, paths.ensure(), progress=True, overwrite=True
-    )
+    report = _importer(dataset.importer)(root / dataset.folder, paths.ensure(), overwrite=True)
     echo(str(report))
     return paths
 
