@@ -419,7 +419,7 @@ def freshness_warning(con: duckdb.DuckDBPyConnection, today: dt.date) -> list[st
 
 def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[str]:
     from ml.forecast.nightly import FORECAST_TABLE
-    from ml.forecast.registry import champion_metrics, champion_training_note
+    from ml.forecast.registry import champion_metrics, champion_serves, champion_training_note
     from ml.registry import TrackingStore
 
     found = con.execute(
@@ -438,7 +438,8 @@ def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[s
     lines = [
         f"Demand forecast ({FORECAST_TABLE}, out/demand_forecast.parquet and .csv): {rows:,} "
         f"rows, {series:,} series, {first} .. {last}",
-        f"  by demand_forecast v{version} (the registry's champion); backtest: {backtest}",
+        f"  by demand_forecast v{version} (the registry's champion, serving "
+        f"{champion_serves(store) or 'kuajing'}); backtest: {backtest}",
     ]
     note = champion_training_note(store)
     if note:

@@ -254,15 +254,11 @@ def _run_models(known, horizon, series, wanted, config, truth, n_jobs):
             fc["target_index"] = known.n_history - 1 + fc["horizon"]
             cols = ["series", "target_index", "mean", "nb_size", "p10", "p50", "p90"]
             yield name, baselines.PeerForecast(fc[cols], fitted - started, done - fitted)
-        elif name == "seasonal_naive":
-            yield name, baselines.seasonal_naive(known, horizon, series)
-        elif name == "moving_average":
-            yield name, baselines.moving_average(known, horizon, series)
-        elif name == "mlforecast":
+        elif name in ("seasonal_naive", "moving_average", "mlforecast"):
             yield (
                 name,
-                baselines.mlforecast_lightgbm(
-                    known, horizon, series, seed=config.seed, n_jobs=config.num_threads
+                baselines.peer_forecast(
+                    name, known, horizon, series, seed=config.seed, n_jobs=config.num_threads
                 ),
             )
         elif name == "oracle":

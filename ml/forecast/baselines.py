@@ -340,3 +340,29 @@ def oracle(panel: Panel, horizon: int, series: np.ndarray, truth) -> PeerForecas
             frame[f"p{round(q * 100)}"] = v
         frame["nb_size"] = size
     return PeerForecast(frame, 0.0, time.perf_counter() - started)
+
+
+# The peers a trained model can be served as (see ``ml.forecast.peers``): functions of the
+# history alone, so the served model re-runs them on the history it is sent.
+SERVABLE_PEERS = (
+    "seasonal_naive",
+    "moving_average",
+    "mlforecast",
+    "statsforecast_autoets",
+    "statsforecast_croston",
+)
+
+
+def peer_forecast(
+    name: str, panel: Panel, horizon: int, series: np.ndarray, *, seed: int = 42, n_jobs: int = 1
+) -> PeerForecast:
+    """One servable peer's forecast of ``series`` over the ``horizon`` after the panel's end."""
+    if name == "seasonal_naive":
+        return seasonal_naive(panel, horizon, series)
+    if name == "moving_average":
+        return moving_average(panel, horizon, series)
+    if name == "mlforecast":
+        return mlforecast_lightgbm(panel, horizon, series, seed=seed, n_jobs=n_jobs)
+    if name in STATS_KEYS:
+        return statsforecast_models(panel, horizon, series, n_jobs, keys=(name,))[name]
+    raise ValueError(f"{name!r} is not a servable peer; known: {', '.join(SERVABLE_PEERS)}")

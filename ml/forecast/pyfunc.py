@@ -1,7 +1,8 @@
 """The demand forecast as an MLflow pyfunc: what the registry serves and ``make serve-model``
 answers REST requests with.
 
-``DemandForecastModel`` wraps a fitted ``DemandForecaster`` (artifact ``forecaster``, a pickle);
+``DemandForecastModel`` wraps a fitted ``DemandForecaster`` (artifact ``forecaster``, a pickle),
+or the ``PeerForecaster`` a training run chose to serve instead (``ml.forecast.selection``);
 ``model_input`` builds its input frame from mart frames, ``example_rows`` a small real request,
 ``signature`` the logged schema. This module and the modules it imports are the code a
 registered version carries (``SERVED_MODULES``): nothing of training, the registry or the
@@ -24,6 +25,9 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from .model import DemandForecaster, predict
 from .panel import DEMAND_COLUMNS, PERIOD_DAYS, PLAN_COLUMNS, Panel, build_panel
+from .peers import PeerForecaster, predict_peer
+
+Forecaster = DemandForecaster | PeerForecaster
 
 ATTRIBUTE_COLUMNS = ("category", "launch_date", "country")  # optional pyfunc input columns
 FORECASTER_ARTIFACT = "forecaster"  # artifacts/forecaster.pkl of a version
@@ -41,6 +45,9 @@ SERVING_REQUIREMENTS = (
     "cloudpickle",
     "pyarrow",
     "pyyaml",
+    # A version may serve a peer (``peers.PeerForecaster``): mlforecast, statsforecast.
+    "statsforecast",
+    "mlforecast",
 )
 
 
@@ -74,7 +81,7 @@ def model_input(
     return rows.sort_values(["sku", "marketplace", "demand_date"], ignore_index=True)
 
 
-def forecast_frame(model: DemandForecaster, rows: pd.DataFrame) -> pd.DataFrame:
+def forecast_frame(model: Forecaster, rows: pd.DataFrame) -> pd.DataFrame:
     """``model``'s forecast for a pyfunc input frame (the logic of ``DemandForecastModel``)."""
     missing = [c for c in ("sku", "marketplace", "demand_date", "units") if c not in rows]
     if missing:
@@ -125,7 +132,9 @@ def forecast_frame(model: DemandForecaster, rows: pd.DataFrame) -> pd.DataFrame:
         plan=plan if len(plan) else None,
         plan_days=model.horizon * PERIOD_DAYS[model.grain],
     )
-    out = predict(model, panel)
+    out = (
+        predict(model, panel) if isinstance(model, DemandForecaster) else predict_peer(model, panel)
+    )
     qcols = [c for c in out.columns if c.startswith("p") and c[1:].isdigit()]
     out = out.sort_values(["sku", "marketplace", "horizon"], ignore_index=True)
     return out[["sku", "marketplace", "date", "horizon", "mean", *qcols]]
@@ -156,10 +165,10 @@ class DemandForecastModel(PythonModel):
 
     def load_context(self, context) -> None:
         with open(context.artifacts["forecaster"], "rb") as fh:
-            self._forecaster: DemandForecaster = pickle.load(fh)
+            self._forecaster: Forecaster = pickle.load(fh)
 
     @property
-    def forecaster(self) -> DemandForecaster:
+    def forecaster(self) -> Forecaster:
         return self._forecaster
 
     # A DataFrame hint: MLflow infers no schema from it (the logged signature is explicit).

@@ -105,6 +105,11 @@ def config_from_params(params: Mapping[str, str]) -> ForecastConfig:
     return ForecastConfig(**values)
 
 
+def served_model(tags: Mapping[str, str]) -> str:
+    """What a training run's version serves (tag ``served_model``; before it: Kuajing)."""
+    return tags.get("served_model") or "kuajing"
+
+
 def has_config(params: Mapping[str, str]) -> bool:
     return any(f.name in params for f in fields(ForecastConfig))
 
@@ -134,6 +139,7 @@ class ForecastComparison:
     data_sha256: str | None
     backtest_horizon: int | None = None
     progress: Progress | None = None
+    served_model: str = "kuajing"  # what the candidate serves (``selection.choose_served``)
 
     def refusal(self, candidate: Mapping[str, float]) -> str | None:
         return wrmsse_missing(dict(candidate))
@@ -143,8 +149,11 @@ class ForecastComparison:
         if not has_config(params):
             return Verdict(False, f"champion v{version} has no logged configuration to compare")
         champ_config = config_from_params(params)
-        same_config = champ_config == self.config
-        champ_metrics = dict(candidate) if same_config else self._backtest(champion, champ_config)
+        champ_serves = served_model(champion.tags)
+        same_config = champ_config == self.config and champ_serves == self.served_model
+        champ_metrics = (
+            dict(candidate) if same_config else self._backtest(champion, champ_config, champ_serves)
+        )
         better, why = is_better(dict(candidate), champ_metrics)
         if better:
             return Verdict(True, f"beats champion v{version}: {why}", champ_metrics)
@@ -156,10 +165,14 @@ class ForecastComparison:
             return Verdict(False, why, champ_metrics)
         return Verdict(False, f"does not beat champion v{version}: {why}", champ_metrics)
 
-    def _backtest(self, champion: Champion, champ_config: ForecastConfig) -> dict[str, float]:
+    def _backtest(
+        self, champion: Champion, champ_config: ForecastConfig, serves: str
+    ) -> dict[str, float]:
+        from .selection import served_metrics
+
         say = self.progress
         if say:
-            say(f"backtesting champion v{champion.version}'s configuration on the same folds")
+            say(f"backtesting champion v{champion.version} ({serves}) on the same folds")
         # Same grain and horizon as the candidate: otherwise the folds would differ.
         on_same_folds = replace(
             champ_config,
@@ -170,10 +183,10 @@ class ForecastComparison:
             panel=self.panel,
             config=on_same_folds,
             n_folds=self.n_folds,
-            models=("kuajing",),
+            models=(serves,),
             progress=(lambda step: say(f"champion backtest: {step} done")) if say else None,
         )
-        return kuajing_metrics(result)
+        return served_metrics(result, serves).metrics
 
 
 def gate(
@@ -186,10 +199,13 @@ def gate(
     data_sha256: str | None,
     progress: Progress | None = None,
     backtest_horizon: int | None = None,
+    served_model: str = "kuajing",
 ) -> GateDecision:
     """Champion or challenger for a candidate with backtest metrics ``candidate``
     (``ml.registry.gate.decide`` with ``ForecastComparison``)."""
-    rule = ForecastComparison(panel, config, n_folds, data_sha256, backtest_horizon, progress)
+    rule = ForecastComparison(
+        panel, config, n_folds, data_sha256, backtest_horizon, progress, served_model
+    )
     return registry_gate.decide(open_store(store), MODEL, rule, candidate)
 
 
@@ -238,9 +254,17 @@ def champion_training_note(store: TrackingStore) -> str | None:
 
 
 def champion_metrics(store: TrackingStore) -> dict[str, float]:
-    """The champion's headline backtest metrics (``kuajing_<metric>`` of its training run)."""
+    """The champion's headline backtest metrics as served (``served_<metric>`` of its training
+    run; ``kuajing_<metric>`` for runs before a peer could be served)."""
     run = versions.champion_run(open_store(store), MODEL)
     if run is None:
         return {}
     logged = run.data.metrics
-    return {k: logged[f"kuajing_{k}"] for k in HEADLINE if f"kuajing_{k}" in logged}
+    prefix = "served" if any(k.startswith("served_") for k in logged) else "kuajing"
+    return {k: logged[f"{prefix}_{k}"] for k in HEADLINE if f"{prefix}_{k}" in logged}
+
+
+def champion_serves(store: TrackingStore) -> str | None:
+    """What the champion serves ("kuajing" or a peer's name), or None without a champion."""
+    run = versions.champion_run(open_store(store), MODEL)
+    return served_model(run.data.tags) if run else None

@@ -27,12 +27,13 @@ from ml.registry import tracking, versions
 from ml.registry.runs import mark_dead_runs_failed, process_tags
 from ml.registry.store import TrackingStore, fluent, open_experiment
 
-from . import plots, pyfunc
+from . import plots, pyfunc, selection
 from .backtest import MODEL_KEYS, BacktestResult, backtest, compare, plan_backtest
 from .data import DEMAND_TABLE
 from .metrics import summarize
 from .model import DemandForecaster, ForecastConfig, fit
 from .panel import Panel
+from .peers import PeerForecaster
 from .registry import (
     EXPERIMENT_NAME,
     MODEL,
@@ -41,7 +42,6 @@ from .registry import (
     config_params,
     data_fingerprint,
     gate,
-    kuajing_metrics,
 )
 
 MARKET_METRICS = ("wape", "coverage_p10_p90", "coverage_p10_p90_pit", "bias")
@@ -55,12 +55,14 @@ class TrainingOutcome:
     reason: str
     comparison: pd.DataFrame  # one row per model (compare(result))
     by_marketplace: pd.DataFrame  # compare(result, by="marketplace")
-    metrics: dict[str, float]  # Kuajing's overall backtest metrics
+    metrics: dict[str, float]  # the served model's overall backtest metrics
     champion_version: int | None = None  # the champion before this run
     champion_metrics: dict[str, float] | None = None
     n_folds: int = 3  # backtest folds used (fewer than asked on a short history)
     backtest_horizon: int | None = None  # periods per fold
     note: str | None = None  # why the backtest differs from the one asked for (BacktestPlan)
+    served_model: str = "kuajing"  # what the version serves: Kuajing's model or a peer
+    served_reason: str = ""
 
     @property
     def model_uri(self) -> str:
@@ -145,7 +147,7 @@ def _log_final_fit(final: DemandForecaster, workdir: Path) -> None:
     )
 
 
-def _log_model(final: DemandForecaster, panel: Panel, workdir: Path) -> int:
+def _log_model(final: pyfunc.Forecaster, panel: Panel, workdir: Path) -> int:
     """Log the fitted model as ``DemandForecastModel`` and register a new version."""
     pkl = workdir / f"{pyfunc.FORECASTER_ARTIFACT}.pkl"
     with open(pkl, "wb") as fh:
@@ -244,8 +246,12 @@ def train_and_register(
         )
         table = compare(result)
         by_market = compare(result, by="marketplace")
-        candidate = kuajing_metrics(result)
+        served = selection.choose_served(result)
+        candidate = served.metrics
+        say(f"serving {served.name}: {served.reason}")
+        mlflow.set_tags({"served_model": served.name, "served_reason": served.reason[:500]})
         _log_backtest_metrics(result, table, by_market)
+        mlflow.log_metrics({f"served_{k}": v for k, v in candidate.items()})
         tracking.log_table(table, "overall")
         tracking.log_table(by_market, "by_marketplace")
         tracking.log_table(compare(result, by="dormant"), "by_dormancy")
@@ -261,11 +267,19 @@ def train_and_register(
             data_sha256=data_sha,
             progress=say,
             backtest_horizon=plan.horizon,
+            served_model=served.name,
         )
 
-        say("fitting the final model on the whole panel")
-        final = fit(panel=panel, config=config)
-        _log_final_fit(final, workdir)
+        final: pyfunc.Forecaster
+        if served.name == selection.KUAJING:
+            say("fitting the final model on the whole panel")
+            final = fit(panel=panel, config=config)
+            _log_final_fit(final, workdir)
+        else:
+            # A peer re-runs on the history it is sent: nothing to fit but its quantiles.
+            final = PeerForecaster(
+                served.name, panel.grain, horizon, served.sizes, config.seed, config.num_threads
+            )
 
         say("logging and registering the model")
         version = _log_model(final, panel, workdir)
@@ -291,4 +305,6 @@ def train_and_register(
             n_folds=plan.n_folds,
             backtest_horizon=plan.horizon,
             note=plan.note,
+            served_model=served.name,
+            served_reason=served.reason,
         )

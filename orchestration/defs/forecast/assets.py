@@ -83,6 +83,8 @@ def demand_forecast_model(
         metadata={
             "model_version": outcome.version,
             "alias": outcome.alias,
+            "serves": outcome.served_model,
+            "served_because": outcome.served_reason,
             "gate_reason": outcome.reason,
             "champion_before": outcome.champion_version,
             **backtest,

@@ -1,0 +1,67 @@
+"""Which model a training run serves: Kuajing's own, unless a peer of the same backtest beats it.
+
+A peer is judged as it would be served (``ml.forecast.peers``): its point forecast as the mean
+and a negative binomial around it, sized on its own backtest errors, so its WAPE is that of its
+P50 and it has a calibration like Kuajing's. It replaces Kuajing when it passes the registry
+gate's own rule against Kuajing on these folds (``backtest.is_better``: lower WAPE, coverage no
+further from 80 %, WRMSSE at most 2 % higher). Among several, the lowest WAPE is served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ml.registry import tracking
+
+from .backtest import BacktestResult, compare, is_better
+from .baselines import SERVABLE_PEERS
+from .distribution import fit_sizes
+from .peers import with_quantiles
+
+KUAJING = "kuajing"
+
+
+@dataclass(frozen=True)
+class Served:
+    name: str  # "kuajing" or a key of SERVABLE_PEERS
+    metrics: dict[str, float]  # its backtest metrics as served
+    reason: str
+    sizes: dict[str, float] = field(default_factory=dict)  # a peer's NB sizes
+
+
+def served_metrics(result: BacktestResult, name: str) -> Served:
+    """``name``'s backtest metrics as it would be served (a peer: with fitted quantiles)."""
+    if name == KUAJING:
+        metrics = tracking.finite(compare(result).loc[KUAJING].to_dict())
+        return Served(KUAJING, metrics, "Kuajing's own model")
+    forecasts = result.forecasts
+    rows = forecasts["model"] == name
+    if not rows.any():
+        raise ValueError(f"{name} is not in the backtest")
+    mine = forecasts[rows]
+    markets = mine["marketplace"].to_numpy()
+    sizes = fit_sizes(mine["actual"].to_numpy(float), mine["mean"].to_numpy(float), markets)
+    served = with_quantiles(mine.drop(columns=["nb_size", "p10", "p50", "p90"],
+                                      errors="ignore"), markets, sizes)  # fmt: skip
+    only = replace(result, forecasts=served.reset_index(drop=True))
+    metrics = tracking.finite(compare(only).loc[name].to_dict())
+    return Served(name, metrics, f"{name} as served (NB quantiles on its backtest errors)", sizes)
+
+
+def choose_served(result: BacktestResult) -> Served:
+    """Kuajing, or the peer of this backtest that beats it by the gate's rule."""
+    own = served_metrics(result, KUAJING)
+    in_backtest = set(result.forecasts["model"].unique())
+    winners = []
+    for name in SERVABLE_PEERS:
+        if name not in in_backtest:
+            continue
+        peer = served_metrics(result, name)
+        better, why = is_better(peer.metrics, own.metrics)
+        if better:
+            winners.append(replace(peer, reason=f"{name} beats Kuajing on the backtest: {why}"))
+    if not winners:
+        return replace(own, reason="Kuajing's model: no peer of the backtest beats it")
+    return min(winners, key=lambda s: s.metrics.get("wape", np.inf))
