@@ -21,12 +21,14 @@ def report(kuajing_wape: float, peer_wape: float, verdict: dict) -> dict:
         "data": {"n_series": 1115},
         "models": {
             "kuajing": {"wape": kuajing_wape, "wape_mean": 0.16, "wrmsse": 0.7,
-                        "coverage_p10_p90_pit": 0.675},
+                        "coverage_p10_p90_pit": 0.675, "pinball": 10.25},
             "mlforecast": {"wape": peer_wape, "wrmsse": 0.59},
             "seasonal_naive": {"wape": 0.3, "wrmsse": 1.1},
+            "statsforecast_autoets": {"wape": 0.2, "wrmsse": 0.8, "pinball": 12.5},
             "zero": {"wape": 1.0, "wrmsse": 0.5},  # a reference, never the best peer
         },
         "verdict": verdict,
+        "served": {"model": "mlforecast", "metrics": {"wape": peer_wape}},
         "wall_seconds": 600.0,
     }  # fmt: skip
 
@@ -49,12 +51,22 @@ def test_the_summary_compares_kuajing_with_the_best_peer_and_names_missed_target
         "wrmsse": 0.7,
         "best_peer_wrmsse": 0.59,
         "pit": 0.675,
+        "pinball": 10.25,
+        "autoets_pinball": 12.5,
+        "served": "mlforecast",
+        "served_wape": 0.118,
         "missed": "coverage_pit, beats_every_baseline_and_peer",
         "minutes": 10.0,
     }
     assert rows[1]["missed"] == "-"
     text = format_summary({"corpus_dir": "/shared", "absent": ["pasta_sales"], "summary": rows})
-    assert "rossmann" in text and "67.5%" in text and "skipped): pasta_sales" in text
+    assert (
+        "rossmann" in text
+        and "67.5%" in text
+        and "10.25" in text
+        and "12.5" in text
+        and "skipped): pasta_sales" in text
+    )
 
 
 def test_every_corpus_importer_exists_and_takes_a_source_and_a_data_folder():

@@ -126,6 +126,29 @@ def test_verdict_checks_each_target_and_says_when_it_cannot_tell():
     assert verdict(report)["wape_vs_oracle"] is None
 
 
+def test_the_served_forecast_is_judged_against_every_peer():
+    report = {
+        "models": {
+            "kuajing": {"wape": 0.2, "wrmsse": 0.8, "coverage_p10_p90_pit": 0.8},
+            "mlforecast": {"wape": 0.15, "wrmsse": 0.6},
+            "seasonal_naive": {"wape": 0.3, "wrmsse": 1.0},
+            "zero": {"wape": 1.0, "wrmsse": 0.1},  # a reference: not a peer
+        },
+        "train_and_backtest_seconds": 1.0,
+        "scoring": {"seconds": 1.0},
+        "data": {"source": "/data/rossmann"},
+        "served": {"model": "mlforecast", "reason": "r",
+                   "metrics": {"wape": 0.15, "wrmsse": 0.61}},
+    }  # fmt: skip
+    assert verdict(report)["beats_every_baseline_and_peer"] is False
+    # served as mlforecast with NB quantiles: its P50's WAPE ties, its WRMSSE is a bit higher
+    assert verdict(report)["served_no_worse_than_every_peer"] is False
+    report["served"]["metrics"]["wrmsse"] = 0.6
+    assert verdict(report)["served_no_worse_than_every_peer"] is True
+    report["served"] = None
+    assert verdict(report)["served_no_worse_than_every_peer"] is None
+
+
 def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
     from ml.bench.forecast import format_table
 
@@ -151,8 +174,12 @@ def test_the_printed_table_has_a_row_per_model_and_names_missed_targets():
         "active": {"kuajing": {"wape_mean": 0.8, "rmsse": 0.6, "bias": -0.02}},
         "dormant": {"kuajing": {"wape_mean": 1.9, "rmsse": 0.35, "bias": 0.01}},
     }
+    report["served"] = {"model": "kuajing", "reason": "Kuajing's model: no peer beats it",
+                        "metrics": {"wape": 0.9, "coverage_p10_p90_pit": 0.79}}  # fmt: skip
     report["verdict"] = verdict(report)
     text = format_table(report)
+    assert "A training run on this data serves kuajing: Kuajing's model: no peer" in text
+    assert "as served: wape 0.9  coverage_p10_p90_pit 79.0%" in text
     assert "  dormant  kuajing                 wape_mean 1.900  rmsse 0.350  bias +0.010" in text
     assert " -0.040" in text and "87.0%" in text and "79.0%" in text and "1.050" in text
     assert [line.split()[0] for line in text.splitlines()[3:5]] == ["kuajing", "seasonal_naive"]

@@ -158,6 +158,7 @@ def summary_rows(reports: dict[str, dict]) -> list[dict[str, Any]]:
         weighted = {m: v for m, v in peers.items() if v.get("wrmsse") is not None}
         best_wrmsse = min(weighted, key=lambda m: weighted[m]["wrmsse"]) if weighted else None
         missed = [t for t, ok in report["verdict"].items() if ok is False]
+        served = report.get("served") or {}
         rows.append(
             {
                 "dataset": name,
@@ -170,6 +171,10 @@ def summary_rows(reports: dict[str, dict]) -> list[dict[str, Any]]:
                 "wrmsse": k.get("wrmsse"),
                 "best_peer_wrmsse": weighted[best_wrmsse]["wrmsse"] if best_wrmsse else None,
                 "pit": k.get("coverage_p10_p90_pit"),
+                "pinball": k.get("pinball"),
+                "autoets_pinball": models.get("statsforecast_autoets", {}).get("pinball"),
+                "served": served.get("model"),
+                "served_wape": served.get("metrics", {}).get("wape"),
                 "missed": ", ".join(missed) or "-",
                 "minutes": round(report.get("wall_seconds", 0.0) / 60, 1),
             }
@@ -187,6 +192,10 @@ SUMMARY_COLUMNS = (
     Column("WRMSSE", 8, ".3f", "wrmsse"),
     Column("peer", 8, ".3f", "best_peer_wrmsse"),
     Column("PIT", 7, ".1%", "pit"),
+    Column("pinball", 10, ".4g"),
+    Column("AutoETS", 10, ".4g", "autoets_pinball"),
+    Column("served", 24),
+    Column("WAPE", 7, ".3f", "served_wape"),
     Column("min", 6, ".1f", "minutes"),
 )
 
@@ -195,7 +204,8 @@ def format_summary(report: dict) -> str:
     rows = report["summary"]
     lines = [
         f"Forecast corpus ({report['corpus_dir']}): Kuajing against the best baseline or peer "
-        '("peer" columns) on each dataset',
+        '("peer" columns) on each dataset, pinball loss of its quantiles against AutoETS\'s '
+        "intervals, and what a training run there serves",
         *text_table(SUMMARY_COLUMNS, rows),
         "",
         *(

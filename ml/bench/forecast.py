@@ -208,6 +208,7 @@ def run_forecast_bench(
         if len(kuajing_rows)
         else None,
         "kuajing_by_intermittency": _by_intermittency(result) if "kuajing" in wanted else {},
+        "served": _served(result) if "kuajing" in wanted else None,
         "kuajing_backtest_fit_seconds": round(float(table.loc["kuajing", "fit_seconds"]), 1)
         if "kuajing" in wanted
         else None,
@@ -235,6 +236,35 @@ def _by_intermittency(result) -> dict:
         }
         for flag in mine.index
     }
+
+
+SERVED_METRICS = ("wape", "wape_mean", "wrmsse", "rmsse", "pinball", "coverage_p10_p90_pit")
+
+
+def _served(result) -> dict:
+    """What a training run on this data would serve (the same folds: ``choose_served``), with
+    its backtest metrics as served."""
+    from ml.forecast.selection import choose_served
+
+    served = choose_served(result)
+    return {
+        "model": served.name,
+        "reason": served.reason,
+        "metrics": {k: round(float(served.metrics[k]), 4) for k in SERVED_METRICS
+                    if served.metrics.get(k) is not None},
+    }  # fmt: skip
+
+
+def _served_no_worse(report: dict, peers: list[str]) -> bool | None:
+    """The served forecast's WAPE and WRMSSE are at most those of every peer (a served peer is
+    compared with the others; it is chosen on these folds, so this is the selection's claim)."""
+    served = (report.get("served") or {}).get("metrics", {})
+    if served.get("wape") is None or served.get("wrmsse") is None or not peers:
+        return None
+    rows = [report["models"][m] for m in peers]
+    if any(r.get("wape") is None or r.get("wrmsse") is None for r in rows):
+        return None
+    return all(served["wape"] <= r["wape"] and served["wrmsse"] <= r["wrmsse"] for r in rows)
 
 
 def verdict(report: dict) -> dict[str, bool | None]:
@@ -277,6 +307,7 @@ def verdict(report: dict) -> dict[str, bool | None]:
             None if wape is None or weighted is None else wape and weighted
         )
         out["lowest_unweighted_rmsse"] = lowest("rmsse")
+        out["served_no_worse_than_every_peer"] = _served_no_worse(report, peers)
     smooth = report.get("kuajing_by_intermittency", {}).get("smooth")
     out["p50_no_worse_than_mean_on_smooth_series"] = (
         None
@@ -337,6 +368,20 @@ def _intermittency_lines(report: dict) -> list[str]:
     return lines
 
 
+def _served_lines(report: dict) -> list[str]:
+    served = report.get("served")
+    if not served:
+        return []
+    m = served["metrics"]
+    cells = "  ".join(
+        f"{k} {format(m[k], '.1%' if k.startswith('coverage') else '.4g')}"
+        for k in SERVED_METRICS
+        if k in m
+    )
+    return ["", f"A training run on this data serves {served['model']}: {served['reason']}",
+            f"  as served: {cells}"]  # fmt: skip
+
+
 def format_table(report: dict) -> str:
     lines = [
         f"Forecast backtest on {report['data']['source']}: {report['data']['rows']:,} rows, "
@@ -348,6 +393,7 @@ def format_table(report: dict) -> str:
     ]
     lines += _dormancy_lines(report)
     lines += _intermittency_lines(report)
+    lines += _served_lines(report)
     s = report["scoring"]
     lines += [
         "",
