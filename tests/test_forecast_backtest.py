@@ -336,7 +336,8 @@ def test_every_peer_runs_on_weekly_data(shape):
 
 
 def test_series_mostly_without_sales_before_the_cutoff_are_flagged_intermittent():
-    from ml.forecast.backtest import INTERMITTENT_ZERO_SHARE, intermittent
+    from ml.forecast.backtest import intermittent
+    from ml.forecast.distribution import INTERMITTENT_ZERO_SHARE
 
     units = np.full((3, 120), 5.0)
     units[1, -112:] = np.where(np.arange(112) % 2 == 0, 0.0, 5.0)  # half the days without sales

@@ -230,3 +230,99 @@ def test_intermittent_rows_keep_the_maximum_likelihood_size():
     mean = np.full(5_000, 0.4)  # most days sell nothing
     y = rng.negative_binomial(0.8, 0.8 / 1.2, 5_000).astype(float)
     assert fit_group_size(y, mean) == fit_size(y, mean)
+
+
+def test_smooth_and_intermittent_series_of_a_marketplace_get_their_own_sizes():
+    from ml.forecast.distribution import fit_sizes, size_key, sizes_for
+
+    rng = np.random.default_rng(5)
+    # smooth items (~12 a day, size 40) beside intermittent ones (0.5 a day, size 0.5)
+    smooth_mean, rare_mean = np.full(4_000, 12.0), np.full(4_000, 0.5)
+    y = np.concatenate(
+        [
+            rng.negative_binomial(40.0, 40.0 / 52.0, 4_000),
+            rng.negative_binomial(0.5, 0.5 / 1.0, 4_000),
+        ]
+    ).astype(float)
+    mean = np.concatenate([smooth_mean, rare_mean])
+    markets = np.full(8_000, "IT")
+    classes = np.repeat([False, True], 4_000)
+    sizes = fit_sizes(y, mean, markets, classes)
+    smooth, rare = sizes[size_key("IT", False)], sizes[size_key("IT", True)]
+    # each class calibrated on its own: the smooth one by coverage, the other by likelihood
+    assert pit_coverage(*pit_bounds(y[:4_000], smooth_mean, smooth)) == pytest.approx(0.8, abs=0.01)
+    assert rare == fit_size(y[4_000:], rare_mean)
+    # the marketplace's one size follows the smooth rows (more information per row) and is
+    # too narrow for the intermittent ones
+    assert sizes["IT"] > 20 * rare
+    own = pit_coverage(*pit_bounds(y[4_000:], rare_mean, rare))
+    pooled = pit_coverage(*pit_bounds(y[4_000:], rare_mean, sizes["IT"]))
+    assert own == pytest.approx(0.8, abs=0.015) and pooled < 0.78
+    # lookup: class, else marketplace, else pooled; a model saved without classes still works
+    assert sizes_for(
+        sizes, np.array(["IT", "IT", "FR"]), np.array([False, True, False])
+    ).tolist() == [
+        smooth,
+        rare,
+        sizes["*"],
+    ]
+    assert sizes_for(
+        {"*": 3.0, "IT": 2.0}, np.array(["IT", "JP"]), np.array([True, False])
+    ).tolist() == [
+        2.0,
+        3.0,
+    ]
+    # a class with too few rows uses its marketplace's size
+    few = fit_sizes(y[:4_100], mean[:4_100], markets[:4_100], classes[:4_100])
+    assert size_key("IT", True) not in few
+
+
+def test_the_p50_level_is_the_median_when_the_counts_are_negative_binomial():
+    from ml.forecast.distribution import fit_p50_level
+
+    rng = np.random.default_rng(6)
+    mean = rng.uniform(3, 30, 20_000)
+    y = rng.negative_binomial(4.0, 4.0 / (4.0 + mean)).astype(float)
+    assert fit_p50_level(y, mean, 4.0) == pytest.approx(0.5, abs=0.021)
+
+
+def test_the_p50_level_moves_up_where_the_errors_are_less_skewed_than_the_distribution():
+    from ml.forecast.distribution import (
+        P50_LEVEL_GRID,
+        continuous_quantile,
+        fit_p50_level,
+        fit_p50_levels,
+        p50_levels_for,
+        quantiles,
+        size_key,
+    )
+
+    rng = np.random.default_rng(7)
+    mean = rng.uniform(5, 20, 6_000)
+    # symmetric errors around the mean, but a skewed NB of size 3 around it: its median sits
+    # below the mean, where half of these actuals are not
+    y = np.maximum(np.round(mean + rng.normal(0, 0.4 * mean)), 0)
+    level = fit_p50_level(y, mean, 3.0)
+    assert level > 0.5
+
+    # the chosen level has the least absolute error of the grid (brute force)
+    def err(q: float) -> float:
+        return float(np.abs(y - continuous_quantile(mean, 3.0, q)).sum())
+
+    assert err(level) == min(err(q) for q in P50_LEVEL_GRID) < err(0.5)
+
+    # per marketplace x class, dense groups only; everything else keeps 0.5
+    rare = rng.negative_binomial(0.5, 0.5 / 0.8, 6_000).astype(float)  # mostly zeros
+    ys, means = np.concatenate([y, rare]), np.concatenate([mean, np.full(6_000, 0.3)])
+    markets, classes = np.full(12_000, "DE"), np.repeat([False, True], 6_000)
+    levels = fit_p50_levels(ys, means, np.full(12_000, 3.0), markets, classes)
+    assert levels == {size_key("DE", False): level}
+    rows = p50_levels_for(levels, np.array(["DE", "DE", "US"]), np.array([False, True, False]))
+    assert rows.tolist() == [level, 0.5, 0.5]
+    assert p50_levels_for(None, np.array(["DE"]), None).tolist() == [0.5]
+
+    # only the P50 moves: P10 and P90 stay the distribution's, P10 <= P50 <= P90 holds
+    q = quantiles(mean, 3.0, (0.1, 0.5, 0.9), level)
+    assert np.array_equal(q[0.1], continuous_quantile(mean, 3.0, 0.1))
+    assert np.array_equal(q[0.5], continuous_quantile(mean, 3.0, level))
+    assert (q[0.1] <= q[0.5]).all() and (q[0.5] <= q[0.9]).all()

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import baselines
-from .distribution import INTERMITTENT_ZERO_SHARE
+from .distribution import class_window, intermittent_series
 from .metrics import revenue_weights, rmsse_scale, summarize
 from .model import ForecastConfig, fit, min_fit_periods, predict
 from .panel import Panel, build_panel
@@ -154,12 +154,7 @@ def intermittent(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
     """Per series: more than ``INTERMITTENT_ZERO_SHARE`` of its observed periods in the
     ``4 * horizon`` before the cutoff had no sales. On such series a median of 0 is right; the
     P50-no-worse-than-the-mean target applies to the others (smooth or erratic series)."""
-    start = max(known.n_history - 4 * horizon, 0)
-    window = known.units[series][:, start:]
-    observed = np.sum(~np.isnan(window), axis=1)
-    zeros = np.sum(window == 0, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(observed > 0, zeros / observed, 1.0) > INTERMITTENT_ZERO_SHARE
+    return intermittent_series(class_window(known.units[series], known.n_history, horizon))
 
 
 def backtest(

@@ -5,13 +5,16 @@ pinball-trained trees put P10 = P50 = 0 and a P90 that jumps between integers; a
 distribution gives coherent P10 <= P50 <= P90 from one mean model, and its dispersion is fitted
 by maximum likelihood on held-out periods, so forecast error (not only sampling noise) widens it.
 
-The dispersion is fitted per marketplace on the held-out rows in one of two ways, chosen from the
-data. Where many periods sell nothing (intermittent series, more than ~24 % zeros), by maximum
-likelihood: it is a count distribution there. Where most periods sell (dense series, turnover,
-weekly totals in the thousands), by the coverage of P10-P90: the size whose PIT coverage on the
-held-out rows is 80 %. Maximum likelihood there chases the few largest errors, and real series
-of that size came out too wide (PIT 87 % on Rossmann stores, 86 % on weekly avocado volumes;
-matched: 84 % and 78 %, with a lower pinball loss).
+The dispersion is fitted per marketplace, and within it per class of series (smooth or
+intermittent, judged on the periods before the forecast origin, ``intermittent_series``), on
+the held-out rows, in one of two ways chosen from the data. Where many periods sell nothing
+(more than ~24 % zeros), by maximum likelihood: it is a count distribution there. Where most
+periods sell (dense series, turnover, weekly totals in the thousands), by the coverage of
+P10-P90: the size whose PIT coverage on the held-out rows is 80 %. Maximum likelihood there
+chases the few largest errors, and real series of that size came out too wide (PIT 87 % on
+Rossmann stores, 86 % on weekly avocado volumes; matched: 84 % and 78 %, with a lower pinball
+loss). One size for both classes of a marketplace is a compromise that fits neither where
+smooth and intermittent series sell side by side.
 
 Quantiles are those of the demand spread evenly over the unit below each count (Y - U, U uniform
 on [0, 1)): P_q(Y - U <= x) = q exactly, and rounding a quantile up gives the usual integer
@@ -96,26 +99,78 @@ def is_intermittent(y: np.ndarray) -> bool:
     return bool(np.mean(np.asarray(y) == 0) > INTERMITTENT_ZERO_SHARE)
 
 
+def intermittent_series(window: np.ndarray) -> np.ndarray:
+    """Per row of ``window`` (series x periods, NaN where not observed): more than
+    ``INTERMITTENT_ZERO_SHARE`` of its observed periods without sales (none observed: True)."""
+    observed = np.sum(~np.isnan(window), axis=1)
+    zeros = np.sum(window == 0, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(observed > 0, zeros / observed, 1.0) > INTERMITTENT_ZERO_SHARE
+
+
+def class_window(units: np.ndarray, end: int, horizon: int) -> np.ndarray:
+    """The periods that decide a series' class at an origin: the ``4 * horizon`` before ``end``."""
+    return units[:, max(end - 4 * horizon, 0) : end]
+
+
+def size_key(market: str, intermittent: bool) -> str:
+    return f"{market}|{'intermittent' if intermittent else 'smooth'}"
+
+
+def sizes_for(
+    sizes: dict[str, float], markets: np.ndarray, intermittent: np.ndarray | None = None
+) -> np.ndarray:
+    """Each row's size: its marketplace x class, else its marketplace, else the pooled one
+    (models saved before the classes have marketplace keys only)."""
+    if intermittent is None:
+        intermittent = np.zeros(len(markets), bool)
+    pooled = sizes["*"]
+    return np.array(
+        [
+            sizes.get(size_key(str(m), bool(c)), sizes.get(str(m), pooled))
+            for m, c in zip(markets, intermittent, strict=True)
+        ],
+        dtype=float,
+    )
+
+
 def fit_group_size(y: np.ndarray, mean: np.ndarray) -> float:
     """Maximum likelihood for intermittent rows, coverage matching for dense ones."""
     return fit_size(y, mean) if is_intermittent(y) else fit_size_by_coverage(y, mean)
 
 
-def fit_sizes(y: np.ndarray, mean: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+def fit_sizes(
+    y: np.ndarray,
+    mean: np.ndarray,
+    groups: np.ndarray,
+    intermittent: np.ndarray | None = None,
+) -> dict[str, float]:
     """One size per group (marketplace), the pooled size for groups with few rows; key "*"
-    holds the pooled size for groups never seen."""
+    holds the pooled size for groups never seen. With ``intermittent`` (per row, its series'
+    class), also one per marketplace x class (``size_key``) with enough rows; a smaller class
+    uses its marketplace's size (``sizes_for``)."""
     out = {"*": fit_group_size(y, mean)}
     for g in np.unique(groups):
         rows = groups == g
         out[str(g)] = (
             fit_group_size(y[rows], mean[rows]) if rows.sum() >= MIN_ROWS_PER_GROUP else out["*"]
         )
+        if intermittent is None:
+            continue
+        for flag in (False, True):
+            mine = rows & (intermittent == flag)
+            if mine.sum() >= MIN_ROWS_PER_GROUP:
+                out[size_key(str(g), flag)] = fit_group_size(y[mine], mean[mine])
     return out
 
 
-def continuous_quantile(mean: np.ndarray, size: np.ndarray | float, q: float) -> np.ndarray:
-    """Quantile ``q`` of Y - U with Y ~ NB(mean, size), floored at 0."""
-    if not 0 < q < 1:
+def continuous_quantile(
+    mean: np.ndarray, size: np.ndarray | float, q: float | np.ndarray
+) -> np.ndarray:
+    """Quantile ``q`` (one level, or one per row) of Y - U with Y ~ NB(mean, size), floored
+    at 0."""
+    q = np.asarray(q, dtype=float)
+    if np.any((q <= 0) | (q >= 1)):
         raise ValueError(f"quantile level must be in (0, 1), got {q}")
     n, p = _nb(mean, size)
     m = stats.nbinom.ppf(q, n, p)
@@ -126,9 +181,68 @@ def continuous_quantile(mean: np.ndarray, size: np.ndarray | float, q: float) ->
 
 
 def quantiles(
-    mean: np.ndarray, size: np.ndarray | float, levels: tuple[float, ...]
+    mean: np.ndarray,
+    size: np.ndarray | float,
+    levels: tuple[float, ...],
+    median_level: np.ndarray | float = 0.5,
 ) -> dict[float, np.ndarray]:
-    return {q: continuous_quantile(mean, size, q) for q in levels}
+    """The ``levels`` quantiles; the 0.5 one (the P50) at ``median_level`` (``fit_p50_levels``)."""
+    return {q: continuous_quantile(mean, size, median_level if q == 0.5 else q) for q in levels}
+
+
+# The levels a P50 may be moved to (``fit_p50_level``): around the median, never past the
+# P10 or P90.
+P50_LEVEL_GRID = np.round(np.arange(0.30, 0.7001, 0.02), 2)
+
+
+def fit_p50_level(y: np.ndarray, mean: np.ndarray, size: np.ndarray | float) -> float:
+    """The level whose NB quantile has the least absolute error on the held-out rows (WAPE's
+    numerator): 0.5 when the NB's median is right, above it where the NB's skew puts the
+    median too low for series whose errors are closer to symmetric, as dense ones are."""
+    y = np.asarray(y, dtype=float)
+    errors = np.array(
+        [np.abs(y - continuous_quantile(mean, size, q)).sum() for q in P50_LEVEL_GRID]
+    )
+    best = int(np.argmin(errors))
+    median = int(np.flatnonzero(P50_LEVEL_GRID == 0.5)[0])
+    # keep the plain median unless another level is measurably (0.1 %) better
+    return float(P50_LEVEL_GRID[best if errors[best] < 0.999 * errors[median] else median])
+
+
+def fit_p50_levels(
+    y: np.ndarray,
+    mean: np.ndarray,
+    size: np.ndarray,
+    markets: np.ndarray,
+    intermittent: np.ndarray,
+) -> dict[str, float]:
+    """A P50 level per marketplace x class (``size_key``) of dense rows (at most 24 % zeros)
+    with enough of them; intermittent groups keep the count distribution's own median."""
+    out: dict[str, float] = {}
+    for m in np.unique(markets):
+        for flag in (False, True):
+            rows = (markets == m) & (intermittent == flag)
+            if rows.sum() < MIN_ROWS_PER_GROUP or is_intermittent(y[rows]):
+                continue
+            out[size_key(str(m), flag)] = fit_p50_level(y[rows], mean[rows], size[rows])
+    return out
+
+
+def p50_levels_for(
+    levels: dict[str, float] | None, markets: np.ndarray, intermittent: np.ndarray | None
+) -> np.ndarray:
+    """Each row's P50 level (0.5 where none was fitted, and for models saved before)."""
+    if not levels:
+        return np.full(len(markets), 0.5)
+    if intermittent is None:
+        intermittent = np.zeros(len(markets), bool)
+    return np.array(
+        [
+            levels.get(size_key(str(m), bool(c)), 0.5)
+            for m, c in zip(markets, intermittent, strict=True)
+        ],
+        dtype=float,
+    )
 
 
 def pit_bounds(y: np.ndarray, mean: np.ndarray, size: np.ndarray | float):

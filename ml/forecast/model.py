@@ -16,7 +16,16 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from .distribution import fit_sizes, pit_bounds, quantiles
+from .distribution import (
+    class_window,
+    fit_p50_levels,
+    fit_sizes,
+    intermittent_series,
+    p50_levels_for,
+    pit_bounds,
+    quantiles,
+    sizes_for,
+)
 from .features import CATEGORICAL, Levels, feature_names, feature_rows, panel_context, spec_for
 from .metrics import coverage, pit_coverage, wape
 from .panel import Grain, Panel, build_panel
@@ -104,7 +113,7 @@ class DemandForecaster:
     horizon: int
     booster: lgb.Booster
     levels: Levels
-    sizes: dict[str, float]  # NB size per marketplace ("*": pooled)
+    sizes: dict[str, float]  # NB size per marketplace and class (``sizes_for``; "*": pooled)
     cold_start: pd.DataFrame  # category, marketplace, rate: launch-period mean units
     features: list[str]
     best_iteration: int
@@ -113,6 +122,9 @@ class DemandForecaster:
     # What the trees predict: units (False, also every model pickled before this field
     # existed) or a multiple of ``target_level``.
     relative_target: bool = False
+    # The P50's level per marketplace x class (``distribution.fit_p50_levels``); None (also
+    # every model pickled before this field existed): 0.5.
+    p50_levels: dict[str, float] | None = None
 
     def feature_importance(self) -> pd.DataFrame:
         gain = self.booster.feature_importance("gain")
@@ -269,7 +281,14 @@ def fit(
     best = booster.best_iteration or config.max_rounds
     calib_mean = np.asarray(booster.predict(calib[names], num_iteration=best)) * calib_level
     markets = panel.series["marketplace"].to_numpy()[calib["series"].to_numpy()]
-    sizes = fit_sizes(calib["target"].to_numpy(), calib_mean, markets)
+    # each series' class from the periods before the held-out block, as predict will see it
+    classes = intermittent_series(class_window(panel.units, panel.n_history - horizon, horizon))[
+        calib["series"].to_numpy()
+    ]
+    y = calib["target"].to_numpy()
+    sizes = fit_sizes(y, calib_mean, markets, classes)
+    size = sizes_for(sizes, markets, classes)
+    p50_levels = fit_p50_levels(y, calib_mean, size, markets, classes)
     model = DemandForecaster(
         config=config,
         grain=grain,
@@ -282,11 +301,10 @@ def fit(
         best_iteration=best,
         train_rows=len(train),
         relative_target=config.relative_target,
+        p50_levels=p50_levels,
     )
     # The held-out window's figures, defined as in the backtest (see ``metrics``).
-    y = calib["target"].to_numpy()
-    size = np.array([sizes.get(m, sizes["*"]) for m in markets])
-    q = quantiles(calib_mean, size, (0.1, 0.5, 0.9))
+    q = quantiles(calib_mean, size, (0.1, 0.5, 0.9), p50_levels_for(p50_levels, markets, classes))
     model.calibration = {
         "rows": float(len(calib)),
         "wape": wape(y, q[0.5]),
@@ -325,8 +343,11 @@ def predict(
     series = panel.series.iloc[rows["series"].to_numpy()].reset_index(drop=True)
     mean = _blend_cold_start(model, series, rows["n_observed"].to_numpy(), mean)
     markets = series["marketplace"].to_numpy()
-    size = np.array([model.sizes.get(m, model.sizes["*"]) for m in markets])
-    qs = quantiles(mean, size, model.config.quantiles)
+    classes = intermittent_series(class_window(panel.units, t + 1, model.horizon))
+    classes = classes[rows["series"].to_numpy()]
+    size = sizes_for(model.sizes, markets, classes)
+    median_level = p50_levels_for(model.p50_levels, markets, classes)
+    qs = quantiles(mean, size, model.config.quantiles, median_level)
     out = pd.DataFrame(
         {
             "sku": series["sku"].to_numpy(),

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from .baselines import peer_forecast
-from .distribution import quantiles
+from .distribution import (
+    class_window,
+    intermittent_series,
+    p50_levels_for,
+    quantiles,
+    sizes_for,
+)
 from .panel import Grain, Panel
 
 QUANTILE_LEVELS = (0.1, 0.5, 0.9)
@@ -28,19 +34,26 @@ class PeerForecaster:
     name: str  # a key of baselines.SERVABLE_PEERS
     grain: Grain
     horizon: int
-    sizes: dict[str, float]  # NB size per marketplace ("*": pooled)
+    sizes: dict[str, float]  # NB size per marketplace and class (``sizes_for``; "*": pooled)
     seed: int = 42
     num_threads: int = 2
+    p50_levels: dict[str, float] | None = None  # ``distribution.fit_p50_levels``
 
 
 def with_quantiles(
-    frame: pd.DataFrame, markets: np.ndarray, sizes: dict[str, float]
+    frame: pd.DataFrame,
+    markets: np.ndarray,
+    sizes: dict[str, float],
+    intermittent: np.ndarray | None = None,
+    p50_levels: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """``frame`` (a ``mean`` column) with ``nb_size`` and P10/P50/P90 of NB(mean, size)."""
-    size = np.array([sizes.get(str(m), sizes["*"]) for m in markets], dtype=float)
+    """``frame`` (a ``mean`` column) with ``nb_size`` and P10/P50/P90 of NB(mean, size), the
+    size and P50 level of each row's marketplace and series class (``distribution``)."""
+    size = sizes_for(sizes, markets, intermittent)
     mean = np.maximum(frame["mean"].to_numpy(float), 0.0)
     out = frame.assign(mean=mean, nb_size=size)
-    for q, values in quantiles(mean, size, QUANTILE_LEVELS).items():
+    median_level = p50_levels_for(p50_levels, markets, intermittent)
+    for q, values in quantiles(mean, size, QUANTILE_LEVELS, median_level).items():
         out[f"p{round(q * 100)}"] = values
     return out
 
@@ -65,4 +78,11 @@ def predict_peer(model: PeerForecaster, panel: Panel) -> pd.DataFrame:
             "mean": fc["mean"].to_numpy(float),
         }
     )
-    return with_quantiles(out, out["marketplace"].to_numpy(), model.sizes)
+    classes = intermittent_series(class_window(panel.units, panel.n_history, model.horizon))
+    return with_quantiles(
+        out,
+        out["marketplace"].to_numpy(),
+        model.sizes,
+        classes[fc["series"].to_numpy()],
+        model.p50_levels,
+    )

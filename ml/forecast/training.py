@@ -278,7 +278,13 @@ def train_and_register(
         else:
             # A peer re-runs on the history it is sent: nothing to fit but its quantiles.
             final = PeerForecaster(
-                served.name, panel.grain, horizon, served.sizes, config.seed, config.num_threads
+                served.name,
+                panel.grain,
+                horizon,
+                served.sizes,
+                config.seed,
+                config.num_threads,
+                served.p50_levels,
             )
 
         say("logging and registering the model")
