@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import baselines
-from .distribution import class_window, intermittent_series
+from .distribution import intermittent_series
 from .metrics import revenue_weights, rmsse_scale, summarize
 from .model import ForecastConfig, fit, min_fit_periods, predict
 from .panel import Panel, build_panel
@@ -154,7 +154,7 @@ def intermittent(known: Panel, series: np.ndarray, horizon: int) -> np.ndarray:
     """Per series: more than ``INTERMITTENT_ZERO_SHARE`` of its observed periods in the
     ``4 * horizon`` before the cutoff had no sales. On such series a median of 0 is right; the
     P50-no-worse-than-the-mean target applies to the others (smooth or erratic series)."""
-    return intermittent_series(class_window(known.units[series], known.n_history, horizon))
+    return intermittent_series(known.units[series], known.n_history, horizon)
 
 
 def backtest(

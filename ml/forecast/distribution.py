@@ -99,22 +99,34 @@ def is_intermittent(y: np.ndarray) -> bool:
     return bool(np.mean(np.asarray(y) == 0) > INTERMITTENT_ZERO_SHARE)
 
 
-def intermittent_series(window: np.ndarray) -> np.ndarray:
-    """Per row of ``window`` (series x periods, NaN where not observed): more than
-    ``INTERMITTENT_ZERO_SHARE`` of its observed periods without sales (none observed: True)."""
+def intermittent_series(units: np.ndarray, end: int, horizon: int) -> np.ndarray:
+    """Per row of ``units`` (series x periods, NaN where not observed), its class at an origin:
+    more than ``INTERMITTENT_ZERO_SHARE`` of its observed periods among the ``4 * horizon``
+    before ``end`` without sales (none observed: True)."""
+    window = units[:, max(end - 4 * horizon, 0) : end]
     observed = np.sum(~np.isnan(window), axis=1)
     zeros = np.sum(window == 0, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(observed > 0, zeros / observed, 1.0) > INTERMITTENT_ZERO_SHARE
 
 
-def class_window(units: np.ndarray, end: int, horizon: int) -> np.ndarray:
-    """The periods that decide a series' class at an origin: the ``4 * horizon`` before ``end``."""
-    return units[:, max(end - 4 * horizon, 0) : end]
-
-
 def size_key(market: str, intermittent: bool) -> str:
     return f"{market}|{'intermittent' if intermittent else 'smooth'}"
+
+
+def _per_row(
+    table: dict[str, float], markets: np.ndarray, intermittent: np.ndarray | None, default: float
+) -> np.ndarray:
+    """Each row's value: its marketplace x class, else its marketplace, else ``default``."""
+    if intermittent is None:
+        intermittent = np.zeros(len(markets), bool)
+    return np.array(
+        [
+            table.get(size_key(str(m), bool(c)), table.get(str(m), default))
+            for m, c in zip(markets, intermittent, strict=True)
+        ],
+        dtype=float,
+    )
 
 
 def sizes_for(
@@ -122,16 +134,7 @@ def sizes_for(
 ) -> np.ndarray:
     """Each row's size: its marketplace x class, else its marketplace, else the pooled one
     (models saved before the classes have marketplace keys only)."""
-    if intermittent is None:
-        intermittent = np.zeros(len(markets), bool)
-    pooled = sizes["*"]
-    return np.array(
-        [
-            sizes.get(size_key(str(m), bool(c)), sizes.get(str(m), pooled))
-            for m, c in zip(markets, intermittent, strict=True)
-        ],
-        dtype=float,
-    )
+    return _per_row(sizes, markets, intermittent, sizes["*"])
 
 
 def fit_group_size(y: np.ndarray, mean: np.ndarray) -> float:
@@ -241,17 +244,16 @@ def p50_levels_for(
     levels: dict[str, float] | None, markets: np.ndarray, intermittent: np.ndarray | None
 ) -> np.ndarray:
     """Each row's P50 level (0.5 where none was fitted, and for models saved before)."""
-    if not levels:
-        return np.full(len(markets), 0.5)
-    if intermittent is None:
-        intermittent = np.zeros(len(markets), bool)
-    return np.array(
-        [
-            levels.get(size_key(str(m), bool(c)), 0.5)
-            for m, c in zip(markets, intermittent, strict=True)
-        ],
-        dtype=float,
-    )
+    return _per_row(levels or {}, markets, intermittent, 0.5)
+
+
+def fit_dispersion(
+    y: np.ndarray, mean: np.ndarray, markets: np.ndarray, intermittent: np.ndarray
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The sizes (``fit_sizes``) and the P50 levels (``fit_p50_levels``) of held-out rows."""
+    sizes = fit_sizes(y, mean, markets, intermittent)
+    size = sizes_for(sizes, markets, intermittent)
+    return sizes, fit_p50_levels(y, mean, size, markets, intermittent)
 
 
 def pit_bounds(y: np.ndarray, mean: np.ndarray, size: np.ndarray | float):

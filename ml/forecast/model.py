@@ -17,9 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .distribution import (
-    class_window,
-    fit_p50_levels,
-    fit_sizes,
+    fit_dispersion,
     intermittent_series,
     p50_levels_for,
     pit_bounds,
@@ -282,13 +280,12 @@ def fit(
     calib_mean = np.asarray(booster.predict(calib[names], num_iteration=best)) * calib_level
     markets = panel.series["marketplace"].to_numpy()[calib["series"].to_numpy()]
     # each series' class from the periods before the held-out block, as predict will see it
-    classes = intermittent_series(class_window(panel.units, panel.n_history - horizon, horizon))[
+    classes = intermittent_series(panel.units, panel.n_history - horizon, horizon)[
         calib["series"].to_numpy()
     ]
     y = calib["target"].to_numpy()
-    sizes = fit_sizes(y, calib_mean, markets, classes)
+    sizes, p50_levels = fit_dispersion(y, calib_mean, markets, classes)
     size = sizes_for(sizes, markets, classes)
-    p50_levels = fit_p50_levels(y, calib_mean, size, markets, classes)
     model = DemandForecaster(
         config=config,
         grain=grain,
@@ -343,7 +340,7 @@ def predict(
     series = panel.series.iloc[rows["series"].to_numpy()].reset_index(drop=True)
     mean = _blend_cold_start(model, series, rows["n_observed"].to_numpy(), mean)
     markets = series["marketplace"].to_numpy()
-    classes = intermittent_series(class_window(panel.units, t + 1, model.horizon))
+    classes = intermittent_series(panel.units, t + 1, model.horizon)
     classes = classes[rows["series"].to_numpy()]
     size = sizes_for(model.sizes, markets, classes)
     median_level = p50_levels_for(model.p50_levels, markets, classes)

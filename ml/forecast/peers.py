@@ -18,7 +18,6 @@ import pandas as pd
 
 from .baselines import peer_forecast
 from .distribution import (
-    class_window,
     intermittent_series,
     p50_levels_for,
     quantiles,
@@ -78,7 +77,7 @@ def predict_peer(model: PeerForecaster, panel: Panel) -> pd.DataFrame:
             "mean": fc["mean"].to_numpy(float),
         }
     )
-    classes = intermittent_series(class_window(panel.units, panel.n_history, model.horizon))
+    classes = intermittent_series(panel.units, panel.n_history, model.horizon)
     return with_quantiles(
         out,
         out["marketplace"].to_numpy(),

@@ -20,7 +20,7 @@ from ml.registry import tracking
 
 from .backtest import BacktestResult, compare, is_better
 from .baselines import SERVABLE_PEERS
-from .distribution import fit_p50_levels, fit_sizes, sizes_for
+from .distribution import fit_dispersion
 from .peers import with_quantiles
 
 KUAJING = "kuajing"
@@ -49,8 +49,7 @@ def served_metrics(result: BacktestResult, name: str) -> Served:
     markets = mine["marketplace"].to_numpy()
     classes = mine["intermittent"].to_numpy(bool)
     y, mean = mine["actual"].to_numpy(float), np.maximum(mine["mean"].to_numpy(float), 0.0)
-    sizes = fit_sizes(y, mean, markets, classes)
-    levels = fit_p50_levels(y, mean, sizes_for(sizes, markets, classes), markets, classes)
+    sizes, levels = fit_dispersion(y, mean, markets, classes)
     bare = mine.drop(columns=["nb_size", "p10", "p50", "p90"], errors="ignore")
     served = with_quantiles(bare, markets, sizes, classes, levels)
     only = replace(result, forecasts=served.reset_index(drop=True))
