@@ -283,9 +283,11 @@ def test_the_p50_level_is_the_median_when_the_counts_are_negative_binomial():
     rng = np.random.default_rng(6)
     mean = rng.uniform(3, 30, 20_000)
     y = rng.negative_binomial(4.0, 4.0 / (4.0 + mean)).astype(float)
-    assert fit_p50_level(y, mean, 4.0) == pytest.approx(0.5, abs=0.021)
+    series = np.repeat(np.arange(2_000), 10)
+    # (0.52 is allowed: the continuous quantiles sit half a unit below integer counts)
+    assert fit_p50_level(y, mean, 4.0, series) == pytest.approx(0.5, abs=0.021)
     # a held-out window's bias is not taken for a shape: a mean 20 % low still gets the median
-    assert fit_p50_level(y, 0.8 * mean, 4.0) == pytest.approx(0.5, abs=0.021)
+    assert fit_p50_level(y, 0.8 * mean, 4.0, series) == pytest.approx(0.5, abs=0.021)
 
 
 def test_the_p50_level_moves_up_where_the_errors_are_less_skewed_than_the_distribution():
@@ -304,24 +306,41 @@ def test_the_p50_level_moves_up_where_the_errors_are_less_skewed_than_the_distri
     # symmetric errors around the mean, but a skewed NB of size 3 around it: its median sits
     # below the mean, where half of these actuals are not
     y = np.maximum(np.round(mean + rng.normal(0, 0.4 * mean)), 0)
-    level = fit_p50_level(y, mean, 3.0)
+    series = np.repeat(np.arange(600), 10)
+    level = fit_p50_level(y, mean, 3.0, series)
     assert level > 0.5
 
-    # the chosen level has the least absolute error of the grid (brute force)
-    def err(q: float) -> float:
-        return float(np.abs(y - continuous_quantile(mean, 3.0, q)).sum())
+    # the chosen level has the largest lower bound of its gain over the median: the sum over
+    # series of the gain, less two standard errors (brute force, one series at a time)
+    def bound(q: float) -> float:
+        error = np.abs(y - continuous_quantile(mean, 3.0, q))
+        median = np.abs(y - continuous_quantile(mean, 3.0, 0.5))
+        gains = [float((median - error)[series == s].sum()) for s in range(600)]
+        return sum(gains) - 2.0 * float(np.std(gains, ddof=1)) * np.sqrt(600)
 
-    assert err(level) == min(err(q) for q in P50_LEVEL_GRID) < err(0.5)
+    assert bound(level) == pytest.approx(max(bound(q) for q in P50_LEVEL_GRID))
+    assert bound(level) > 0
 
     # per marketplace x class, dense groups only; everything else keeps 0.5
     rare = rng.negative_binomial(0.5, 0.5 / 0.8, 6_000).astype(float)  # mostly zeros
     ys, means = np.concatenate([y, rare]), np.concatenate([mean, np.full(6_000, 0.3)])
     markets, classes = np.full(12_000, "DE"), np.repeat([False, True], 6_000)
-    levels = fit_p50_levels(ys, means, np.full(12_000, 3.0), markets, classes)
+    ids = np.concatenate([series, 600 + np.arange(6_000)])
+    levels = fit_p50_levels(ys, means, np.full(12_000, 3.0), markets, classes, ids)
     assert levels == {size_key("DE", False): level}
     rows = p50_levels_for(levels, np.array(["DE", "DE", "US"]), np.array([False, True, False]))
     assert rows.tolist() == [level, 0.5, 0.5]
     assert p50_levels_for(None, np.array(["DE"]), None).tolist() == [0.5]
+
+    # the same gain from one large series among counts that are NB (where the median is
+    # right) is one window's luck, not a shape: the median stays
+    nb = rng.negative_binomial(3.0, 3.0 / (3.0 + mean)).astype(float)
+    big = np.arange(6_000) < 600
+    mixed_y, mixed_mean = np.where(big, 100 * y, nb), np.where(big, 100 * mean, mean)
+    assert fit_p50_level(mixed_y, mixed_mean, 3.0, np.where(big, 0, series)) == 0.5
+    # the same rows spread over 60 series are a shape, and the level moves
+    assert fit_p50_level(mixed_y, mixed_mean, 3.0, series) > 0.5
+    assert fit_p50_level(y, mean, 3.0, np.zeros(6_000)) == 0.5
 
     # only the P50 moves: P10 and P90 stay the distribution's, P10 <= P50 <= P90 holds
     q = quantiles(mean, 3.0, (0.1, 0.5, 0.9), level)

@@ -284,7 +284,7 @@ def fit(
         calib["series"].to_numpy()
     ]
     y = calib["target"].to_numpy()
-    sizes, p50_levels = fit_dispersion(y, calib_mean, markets, classes)
+    sizes, p50_levels = fit_dispersion(y, calib_mean, markets, classes, calib["series"].to_numpy())
     size = sizes_for(sizes, markets, classes)
     model = DemandForecaster(
         config=config,

@@ -49,7 +49,7 @@ def served_metrics(result: BacktestResult, name: str) -> Served:
     markets = mine["marketplace"].to_numpy()
     classes = mine["intermittent"].to_numpy(bool)
     y, mean = mine["actual"].to_numpy(float), np.maximum(mine["mean"].to_numpy(float), 0.0)
-    sizes, levels = fit_dispersion(y, mean, markets, classes)
+    sizes, levels = fit_dispersion(y, mean, markets, classes, mine["series"].to_numpy())
     bare = mine.drop(columns=["nb_size", "p10", "p50", "p90"], errors="ignore")
     served = with_quantiles(bare, markets, sizes, classes, levels)
     only = replace(result, forecasts=served.reset_index(drop=True))
