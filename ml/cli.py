@@ -5,6 +5,7 @@ Runs of the pipeline go through Dagster (``make run``, the nightly schedule, the
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -188,7 +189,8 @@ def quarantine_cmd(
 
 @main.group(name="import")
 def import_group() -> None:
-    """Import a public dataset or your own order exports into the raw data contract."""
+    """Import a public dataset, your own order exports or the US tariff schedule into the raw
+    data contract."""
 
 
 @import_group.command(name="online-retail")
@@ -478,6 +480,60 @@ def import_csv_cmd(
             decimal=decimal,
             delimiter=delimiter,
             encoding=encoding,
+            overwrite=overwrite,
+        ),
+    )
+
+
+@import_group.command(name="hts")
+@EXPORT_FILE_ARGUMENT
+@click.option(
+    "--valid-from",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="First day the edition's rates are in force (YYYY-MM-DD); written as valid_from and "
+    "into the output name raw/tariff_measures/hts_mfn_<date>.csv.",
+)
+@click.option(
+    "--valid-to",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Last day in force (YYYY-MM-DD; default: open-ended): ends an edition that a newer "
+    "one, imported with its own --valid-from, replaces.",
+)
+@click.option(
+    "--edition",
+    default=None,
+    help="Edition named in legal_basis, e.g. '2025 Revision 19' (default: from the file name, "
+    "'2024 Basic Edition' for hts_2024_basic_edition.csv).",
+)
+@DATA_DIR_OPTION
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace raw/tariff_measures/hts_mfn_<date>.csv if it exists (otherwise the import "
+    "refuses); other tariff_measures files are never touched.",
+)
+def import_hts_cmd(
+    file: Path,
+    valid_from: datetime,
+    valid_to: datetime | None,
+    edition: str | None,
+    data_dir: Path | None,
+    overwrite: bool,
+) -> None:
+    """Import the US Harmonized Tariff Schedule (USITC CSV export) as US MFN tariff measures."""
+    from ml.importers.hts import import_hts
+
+    _run_export_import(
+        file,
+        data_dir,
+        lambda paths: import_hts(
+            file,
+            paths,
+            valid_from=valid_from.date(),
+            valid_to=valid_to.date() if valid_to else None,
+            edition=edition,
             overwrite=overwrite,
         ),
     )
