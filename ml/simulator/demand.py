@@ -3,8 +3,13 @@
 Mean daily units of one SKU in one marketplace:
 
     base * exp(growth * years) * lifecycle * weekly * yearly * event ** event_sensitivity
-         * (price / ref_price) ** elasticity * (1 + promo_uplift * on_promotion)
+         * price_effect(price / ref_price) * (1 + promo_uplift * on_promotion)
          * (1 + ad_beta * log1p(ad_budget / ad_scale))
+
+``price_effect`` has the scenario's shape (``PriceResponse``): constant elasticity
+``(price / ref_price) ** elasticity`` by default, or a linear or logit curve. Every shape is 1 at
+the reference price and has the listing's ``elasticity`` as its point elasticity there, so the
+parameters mean the same in each; ``price_elasticity`` is the analytic point elasticity.
 
 All arguments broadcast, so the same function serves one day across all series (the generator)
 and many days or prices for one series (the ground truth). ``DemandModel`` holds a run's
@@ -13,7 +18,7 @@ parameters and calendar factors for the engine, which never shows them to the se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,9 +62,111 @@ def lifecycle(
     return np.where((age >= 0) & (day <= discontinued), ramp, 0.0)
 
 
-def price_effect(price: np.ndarray, ref_price: np.ndarray, elasticity: np.ndarray) -> np.ndarray:
-    """Constant-elasticity response to the displayed price."""
-    return np.power(np.maximum(price, 1e-9) / ref_price, elasticity)
+# Shapes of the response to the displayed price (scenario key ``price_response``).
+PRICE_RESPONSES = ("constant", "linear", "logit")
+
+
+@dataclass(frozen=True)
+class PriceResponse:
+    """The shape of shoppers' response to the displayed price, one for every listing of a run.
+
+    With x = price / ref_price (the listing's reference price):
+
+    - ``constant``: x ** elasticity;
+    - ``linear``: max(0, 1 + elasticity * (x - 1)), no demand from x = 1 - 1 / elasticity on;
+    - ``logit``: s(x) / s(1) with the choice share s(x) = 1 / (1 + exp(-(a - beta * x))), whose
+      share at the reference is the listing's ``ref_share``; its elasticity -beta * x * (1 - s)
+      equals ``elasticity`` at x = 1, so beta = -elasticity / (1 - ref_share). Above the
+      reference price shoppers also feel a loss: a further factor x ** -reference_effect, i.e.
+      ``reference_effect`` more elasticity on that side only (a kink at the reference).
+
+    The reference price is the listing's fixed ``ref_price`` (its first list price), not a
+    moving average of past prices: a moving reference would make the units of a day depend on
+    the prices a policy set before it, and the truth could no longer answer for any price and
+    date (nor an oracle optimise one day at a time).
+    """
+
+    shape: str = "constant"
+    reference_effect: float = 0.0  # extra elasticity above the reference price (logit only)
+
+
+CONSTANT_RESPONSE = PriceResponse()
+MAX_EXP = 700.0  # exp overflows float64 a little above 709; the share is 0 by then anyway
+
+
+def logit_beta(elasticity: np.ndarray, ref_share: np.ndarray) -> np.ndarray:
+    """The logit's price coefficient (on x = price / ref_price) that gives ``elasticity`` at
+    the reference price for a share ``ref_share`` there."""
+    return -np.asarray(elasticity) / (1.0 - np.asarray(ref_share))
+
+
+def _relative_price(price: np.ndarray, ref_price: np.ndarray) -> np.ndarray:
+    return np.maximum(price, 1e-9) / ref_price
+
+
+def _logit_terms(
+    x: np.ndarray, elasticity: np.ndarray, ref_share: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """beta, the share at the reference s(1), and the odds (1 - s(x)) / s(x), which are
+    (1 - s(1)) / s(1) * exp(beta * (x - 1))."""
+    if ref_share is None:
+        raise ValueError("the logit price response needs each listing's ref_share")
+    share = np.asarray(ref_share, dtype=float)
+    beta = logit_beta(elasticity, share)
+    z = np.minimum(beta * (x - 1.0), MAX_EXP)
+    return beta, share, (1.0 - share) / share * np.exp(z)
+
+
+def price_effect(
+    price: np.ndarray,
+    ref_price: np.ndarray,
+    elasticity: np.ndarray,
+    ref_share: np.ndarray | None = None,
+    response: PriceResponse = CONSTANT_RESPONSE,
+) -> np.ndarray:
+    """Demand at the displayed price relative to demand at the reference price."""
+    x = _relative_price(price, ref_price)
+    if response.shape == "constant":
+        return np.power(x, elasticity)
+    if response.shape == "linear":
+        effect = np.maximum(1.0 + np.asarray(elasticity) * (x - 1.0), 0.0)
+    elif response.shape == "logit":
+        _, share, odds = _logit_terms(x, elasticity, ref_share)
+        effect = 1.0 / (share * (1.0 + odds))  # s(x) / s(1)
+    else:
+        raise ValueError(f"unknown price response {response.shape!r}; one of {PRICE_RESPONSES}")
+    if response.reference_effect:
+        effect = effect * np.power(np.maximum(x, 1.0), -response.reference_effect)
+    return effect
+
+
+def price_elasticity(
+    price: np.ndarray,
+    ref_price: np.ndarray,
+    elasticity: np.ndarray,
+    ref_share: np.ndarray | None = None,
+    response: PriceResponse = CONSTANT_RESPONSE,
+) -> np.ndarray:
+    """The point elasticity d log(units) / d log(price) of ``price_effect`` at ``price``.
+
+    Linear: -inf where demand is zero. With a reference effect, the reference price itself
+    takes the elasticity from below (the loss starts strictly above it).
+    """
+    x = _relative_price(price, ref_price)
+    e = np.asarray(elasticity, dtype=float)
+    if response.shape == "constant":
+        out = e * np.ones_like(x)
+    elif response.shape == "linear":
+        level = 1.0 + e * (x - 1.0)
+        out = np.where(level > 0, e * x / np.where(level > 0, level, 1.0), -np.inf)
+    elif response.shape == "logit":
+        beta, _, odds = _logit_terms(x, e, ref_share)
+        out = -beta * x * odds / (1.0 + odds)  # -beta * x * (1 - s(x))
+    else:
+        raise ValueError(f"unknown price response {response.shape!r}; one of {PRICE_RESPONSES}")
+    if response.reference_effect:
+        out = out - np.where(x > 1.0, response.reference_effect, 0.0)
+    return out
 
 
 def ad_effect(budget: np.ndarray, ad_beta: np.ndarray, ad_scale: np.ndarray) -> np.ndarray:
@@ -85,6 +192,8 @@ def mean_demand(
     budget,
     ad_beta,
     ad_scale,
+    ref_share=None,
+    response: PriceResponse = CONSTANT_RESPONSE,
 ) -> np.ndarray:
     """True expected units (unconstrained by stock)."""
     return (
@@ -94,7 +203,7 @@ def mean_demand(
         * weekly
         * yearly
         * np.power(event, event_sensitivity)
-        * price_effect(price, ref_price, elasticity)
+        * price_effect(price, ref_price, elasticity, ref_share, response)
         * (1.0 + promo_uplift * on_promo)
         * ad_effect(budget, ad_beta, ad_scale)
     )
@@ -129,6 +238,8 @@ class DemandModel:
     profile: np.ndarray  # per series, row of yearly_shape
     yearly_strength: np.ndarray  # season strength x the profile's amplitude
     yearly_norm: np.ndarray
+    ref_share: np.ndarray | None = None  # the logit's share at the reference price
+    response: PriceResponse = field(default_factory=PriceResponse)
 
     @classmethod
     def of(cls, world: World) -> DemandModel:
@@ -162,6 +273,8 @@ class DemandModel:
             profile=pk_codes,
             yearly_strength=strength,
             yearly_norm=np.i0(strength),
+            ref_share=s["ref_share"].to_numpy() if "ref_share" in s else None,
+            response=PriceResponse(world.scenario.price_response, world.scenario.reference_effect),
         )
 
     def mean(
@@ -188,6 +301,8 @@ class DemandModel:
             budget=budget,
             ad_beta=self.ad_beta,
             ad_scale=self.ad_scale,
+            ref_share=self.ref_share,
+            response=self.response,
         )
 
     def prior_estimate(self, noise: np.ndarray) -> np.ndarray:

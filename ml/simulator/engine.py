@@ -11,11 +11,17 @@ opening stock, demand, order lines, ad spend, supplier delivery days; "transit":
 time of each lane's departure), so the default policies give the same data for the same seed.
 A policy that orders from suppliers on other days shifts the later draws of the simulation
 stream, so its demand draws differ from the default run's after that day.
+
+The engine simulates the history's days only, 0 .. n_hist - 1 (``step`` refuses a later day;
+the planning horizon after the history is planned, never sold). A benchmark that replays a
+holdout replays ``holdout_days(world)``: the last 90 of them, history_end - 89 .. history_end,
+with the default policies before it (which leave the world's price plan and demand as generated).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -29,9 +35,17 @@ from .outputs import DailyOutputs
 from .policies import HubDelivery, Policies
 from .reference import HUB_ID
 from .state import Departure, IntervalTrack, SimState, SimulationResult, Snapshots, Stock
-from .world import World, rng_for, round_money
+from .world import DutyOutlook, World, rng_for, round_money
 
 TRUTH_SAMPLE_SERIES = 40  # series whose daily true mean is stored to check the truth against
+HOLDOUT_DAYS = 90  # days at the end of the history that a benchmark replays with its policy
+
+
+def holdout_days(world: World, n_days: int = HOLDOUT_DAYS) -> range:
+    """The last ``n_days`` days of the history (day indices): what a benchmark replays."""
+    if not 0 < n_days <= world.n_hist:
+        raise ValueError(f"a holdout of 1 to {world.n_hist} days, got {n_days}")
+    return range(world.n_hist - n_days, world.n_hist)
 
 
 def _transit(
@@ -228,6 +242,7 @@ def start(
         history=History(world.n_hist, k) if keep_history else None,
         snapshots=Snapshots(stock.on_hand == 0, stock.hub == 0, stock.hub > 0),
         fx_index=_fx_index(world),
+        duty_outlook=DutyOutlook(world),
         sales=np.zeros(k, dtype=np.int64),
         stocked_out=np.zeros(k, dtype=bool),
     )
@@ -256,6 +271,7 @@ def observe(state: SimState, day: int) -> Observation:
         stocked_out=read_only(state.stocked_out),
         history=state.history,
         tracking=st.due,
+        duty_outlook=partial(state.duty_outlook, day),
     )
 
 

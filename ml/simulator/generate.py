@@ -364,8 +364,17 @@ def _write_truth(
         "day_zero": world.start.isoformat(),
         "note": "day columns count days from day_zero; discontinued 1000000 means never",
     }
+    if sc.price_response != "constant":  # absent: constant elasticity (the built-in seller)
+        meta["price_response"] = sc.price_response
+        meta["reference_effect"] = sc.reference_effect
     (truth / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    series = s[list(SERIES_COLUMNS)].copy()
+    # Optional columns only where they say something, so the built-in truth stays as it was:
+    # the logit's ref_share, and price_tests unless every listing tests.
+    optional = (
+        ("ref_share", sc.price_response == "logit"),
+        ("price_tests", sc.price_test_share < 1),
+    )
+    series = s[list(SERIES_COLUMNS) + [c for c, written in optional if written]].copy()
     series.to_parquet(truth / "series.parquet", index=False)
     p = world.price_changes
     pd.DataFrame(

@@ -2,9 +2,10 @@
 
 ``SellerFacts`` hold for the whole run: the seller's own listings, catalogue, lanes, price plan
 and habits. An ``Observation`` adds one day: stock, shipments in transit, prices in force,
-promotions and ad budgets, FX and duties in force, and the latest day's sales. The true demand
-(its parameters, the daily mean, the random draws) is not in either: it stays in the engine, so a
-benchmarked policy can only learn it from its own sales, as a real seller does.
+promotions and ad budgets, FX and duties in force, duties announced for later days, and the
+latest day's sales. The true demand (its parameters, the daily mean, the random draws) is not in
+either: it stays in the engine, so a benchmarked policy can only learn it from its own sales, as
+a real seller does.
 
 Arrays are indexed by series (one SKU listed in one marketplace) or, where noted, by SKU; they
 are read-only views of the engine's state, valid for the call they are passed to.
@@ -129,6 +130,7 @@ class Observation:
     stocked_out: np.ndarray  # listed and opened that day with no stock
     history: History | None  # all days so far, if the run keeps them
     tracking: Callable[[int, int], np.ndarray] = field(repr=False)
+    duty_outlook: Callable[[int, int], np.ndarray] = field(repr=False)
 
     @property
     def date(self) -> date:
@@ -144,3 +146,11 @@ class Observation:
         The carriers' tracking is exact in the simulator: a late departure shows its late day.
         """
         return self.tracking(first_day, last_day)
+
+    def announced_duty(self, first_day: int, last_day: int) -> np.ndarray:
+        """Ad valorem duty a bulk import pays, by listing (rows) and day (columns) from
+        ``first_day`` to ``last_day``, as published by today: a measure counts from its
+        announcement day (its ``announced_date``, else its start), so an announced tariff shows
+        on its future days before it starts; a measure in force is taken to last unless its end
+        has been announced. Past days and today are the duty that was in force (``duty_rate``)."""
+        return self.duty_outlook(first_day, last_day)

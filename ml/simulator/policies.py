@@ -82,7 +82,8 @@ class DefaultPricing:
 
     ``world.py`` writes the list with the seller's rule (target price from landed cost and
     margin at that day's FX and duties, reviewed monthly and after tariff changes, occasional
-    price tests), which uses nothing beyond its day, so replaying it is deciding day by day.
+    price tests by the listings that test), which uses nothing beyond its day (an announced
+    tariff moves it only once in force), so replaying it is deciding day by day.
     """
 
     def __init__(self) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 import yaml
 
 from .calendar import YEARLY_PROFILES
+from .demand import PRICE_RESPONSES
 from .reference import MARKETPLACES
+from .tariffs import load_schedule
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -61,10 +63,28 @@ class Scenario:
     weekly_strength: float = 1.0  # power on the day-of-week profile (2: twice the log swing)
     seasonal_profile: str | None = None  # one yearly profile for every SKU (calendar.py)
     season_strength_range: tuple[float, float] = (0.5, 1.5)  # x the profile's amplitude
+    # The true price response (demand.PriceResponse): "constant" elasticity, "linear" or
+    # "logit"; each has the listing's elasticity at its reference price.
+    price_response: str = "constant"
+    # Logit only: extra elasticity above the listing's reference price (loss aversion); 0: none.
+    reference_effect: float = 0.0
+    # Share of listings that run price tests (+-15 % around the target price at some reviews);
+    # the others move only with cost, FX and duty. 1.0: every listing may test (the built-in).
+    price_test_share: float = 1.0
+    # A tariff schedule file (tariff_schedule.csv's columns, optional announced_date) whose
+    # measures are added to the built-in schedule, e.g. an announced tariff shock; a bare file
+    # name is looked up in scenarios/.
+    extra_tariff_schedule: str | None = None
 
     @property
     def n_days(self) -> int:
         return (self.history_end - self.history_start).days + 1
+
+    @property
+    def extra_tariff_path(self) -> Path | None:
+        if self.extra_tariff_schedule is None:
+            return None
+        return _schedule_path(self.extra_tariff_schedule)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,6 +108,10 @@ LATER_KNOBS: dict[str, Any] = {
     "weekly_strength": 1.0,
     "seasonal_profile": None,
     "season_strength_range": (0.5, 1.5),
+    "price_response": "constant",
+    "reference_effect": 0.0,
+    "price_test_share": 1.0,
+    "extra_tariff_schedule": None,
 }
 
 
@@ -124,6 +148,24 @@ def _range(key: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
     ):
         raise _bad(key, f"[low, high] with {lo:g} <= low <= high <= {hi:g}", value)
     return (float(value[0]), float(value[1]))
+
+
+def _schedule_path(name: str) -> Path:
+    """A bare file name is a schedule in scenarios/; anything else is a path."""
+    path = Path(name)
+    return SCENARIO_DIR / path if path.parent == Path(".") else path
+
+
+def _extra_schedule(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.endswith(".csv"):
+        raise _bad(key, "null or a .csv tariff schedule file", value)
+    path = _schedule_path(value)
+    if not path.exists():
+        raise _bad(key, f"an existing file (looked for {path.name} in {path.parent.name}/)", value)
+    load_schedule(path)  # a malformed schedule fails here, not in the middle of a run
+    return value
 
 
 def _validate(raw: dict[str, Any]) -> Scenario:
@@ -188,6 +230,16 @@ def _validate(raw: dict[str, Any]) -> Scenario:
             kw[key] = _range(key, value, 0, 5)
         elif key == "weekly_strength":
             kw[key] = _number(key, value, 0, 6)
+        elif key == "price_response":
+            if value not in PRICE_RESPONSES:
+                raise _bad(key, f"one of {', '.join(PRICE_RESPONSES)}", value)
+            kw[key] = value
+        elif key == "reference_effect":
+            kw[key] = _number(key, value, 0, 10)
+        elif key == "price_test_share":
+            kw[key] = _number(key, value, 0, 1)
+        elif key == "extra_tariff_schedule":
+            kw[key] = _extra_schedule(key, value)
         elif key == "seasonal_profile":
             if value is not None and value not in YEARLY_PROFILES:
                 raise _bad(key, f"null or one of {', '.join(YEARLY_PROFILES)}", value)
@@ -222,6 +274,12 @@ def _validate(raw: dict[str, Any]) -> Scenario:
             "history_start",
             "at least 60 days of history before history_end",
             scenario.history_start.isoformat(),
+        )
+    if scenario.reference_effect and scenario.price_response != "logit":
+        raise _bad(
+            "reference_effect",
+            "0 unless price_response is 'logit' (the reference effect is part of the logit)",
+            scenario.reference_effect,
         )
     if scenario.order_rows == "weekly" and (
         scenario.history_start.weekday() != 0 or scenario.history_end.weekday() != 6

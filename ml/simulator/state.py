@@ -16,7 +16,7 @@ import pyarrow as pa
 from .demand import DemandModel
 from .observation import History, SellerFacts
 from .outputs import DailyOutputs
-from .world import World
+from .world import DutyOutlook, World
 
 Batches = dict[int, list[tuple[np.ndarray, np.ndarray]]]  # day -> [(indices, units)]
 
@@ -104,6 +104,7 @@ class SimState:
     history: History | None
     snapshots: Snapshots
     fx_index: np.ndarray  # per series: row of world.fx (one past the end: USD)
+    duty_outlook: DutyOutlook  # duties as published on a day (announced measures included)
     day: int = 0  # the next day to simulate
     sales_day: int = -1  # the day ``sales`` and ``stocked_out`` describe
     sales: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))

@@ -11,6 +11,9 @@ file's order, which fixes the measure ids); ``applies_to`` is ``hs6`` (the row's
 measure on all goods, such as IEEPA, Section 122 or de minimis: written once per HS chapter the
 catalogue uses, because a tariff prefix has at least two digits). The other columns are the
 contract's ``tariff_measures`` columns; an empty cell is a missing value (``valid_to``: open-ended).
+An optional last column ``announced_date`` says when a measure was made public (empty or no
+column: on its ``valid_from``); it is not a contract column, and only ``published_measures`` (what
+a seller knows on a day, shown to policies as ``Observation.announced_duty``) reads it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ MEASURE_COLUMNS = (
 )
 NUMBER_COLUMNS = ("ad_valorem_rate", "specific_rate", "value_threshold")
 SCOPES = ("hs6", "each_chapter")
+ANNOUNCED = "announced_date"  # optional last schedule column (not in the contract)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ def _measure(line: int, raw: dict[str, str]) -> dict[str, Any]:
             _d(row[col])  # raises on a malformed date
     if row["valid_from"] is None:
         raise ValueError(f"{SCHEDULE_PATH.name} line {line}: valid_from is empty")
+    announced = (raw.get(ANNOUNCED) or "").strip()
+    if announced:
+        if _d(announced) > _d(row["valid_from"]):
+            raise ValueError(
+                f"{SCHEDULE_PATH.name} line {line}: {ANNOUNCED} {announced} is after "
+                f"valid_from {row['valid_from']}"
+            )
+        row[ANNOUNCED] = announced
     return row
 
 
@@ -83,8 +95,11 @@ def load_schedule(path: Path = SCHEDULE_PATH) -> tuple[ScheduleBlock, ...]:
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         expected = ["block", "applies_to", *MEASURE_COLUMNS]
-        if reader.fieldnames != expected:
-            raise ValueError(f"{path.name}: columns {reader.fieldnames}, expected {expected}")
+        if reader.fieldnames not in (expected, [*expected, ANNOUNCED]):
+            raise ValueError(
+                f"{path.name}: columns {reader.fieldnames}, expected {expected} "
+                f"(optionally followed by {ANNOUNCED})"
+            )
         blocks: list[tuple[str, str, list[dict[str, Any]]]] = []
         for line, raw in enumerate(reader, start=2):
             name, scope = raw["block"].strip(), raw["applies_to"].strip()
@@ -146,6 +161,42 @@ def build_tariff_measures(
     for i, r in enumerate(rows, start=1):
         r["measure_id"] = f"TM-{r['destination']}-{i:05d}"
     return rows
+
+
+def announced_on(row: dict) -> date:
+    """The day a measure was made public: its announced_date, else the day it starts."""
+    return _d(row.get(ANNOUNCED) or row["valid_from"])
+
+
+def _measure_key(row: dict) -> tuple:
+    return (
+        row["destination"],
+        row["hs_code_prefix"],
+        row["origin_country"],
+        row["measure_type"],
+        row["legal_basis"],
+    )
+
+
+def published_measures(rows: list[dict], day: date) -> list[dict]:
+    """The measures a seller knows on ``day``: those announced by then, with their start and rate.
+
+    The end of a measure still in force is public only once a successor (same destination,
+    code, origin, type and legal basis, starting the next day) is announced; until then the
+    measure is taken to last (``valid_to`` None), so a court ruling or an expiry nobody announced
+    is not foreseen. Past days come out as they were: everything that started is announced.
+    """
+    known = [r for r in rows if announced_on(r) <= day]
+    starts = {(_measure_key(r), _d(r["valid_from"])) for r in known}
+    out = []
+    for r in known:
+        end = r["valid_to"]
+        if end is not None and _d(end) >= day:
+            successor = (_measure_key(r), _d(end) + timedelta(days=1))
+            if successor not in starts:
+                r = {**r, "valid_to": None}
+        out.append(r)
+    return out
 
 
 def _covers(row: dict, day: date) -> bool:

@@ -3,13 +3,16 @@
 Stored in ``paths.truth`` (never read by the pipeline): per-listing parameters, the price list,
 promotion and ad campaign calendars, the scenario copy and the injected data issues. Calendar
 components (weekly, yearly, holidays, sales events) are pure functions of the date, so dates after
-the history extend naturally and the trend continues.
+the history extend naturally and the trend continues. The shape of the price response is in
+``meta.json`` (``price_response``, ``reference_effect``; absent: constant elasticity) and its
+per-listing parameters in ``series.parquet`` (``ref_share`` for the logit); ``price_tests`` says
+which listings ran price tests in the history (absent: all of them).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TypeAlias
@@ -19,7 +22,7 @@ import pandas as pd
 import yaml
 
 from . import calendar as cal
-from .demand import lifecycle, mean_demand
+from .demand import PriceResponse, lifecycle, mean_demand, price_elasticity
 
 DateLike: TypeAlias = str | date | pd.Timestamp | np.datetime64
 
@@ -34,6 +37,7 @@ class GroundTruth:
     campaigns: pd.DataFrame
     injected_issues: dict[str, int]
     weekly_strength: float = 1.0  # the scenario's power on the day-of-week profile
+    response: PriceResponse = field(default_factory=PriceResponse)  # shape of the price response
 
     @classmethod
     def load(cls, truth_dir: Path) -> GroundTruth:
@@ -42,6 +46,8 @@ class GroundTruth:
             raise FileNotFoundError(f"{truth_dir} holds no simulator ground truth (meta.json)")
         meta = json.loads((truth_dir / "meta.json").read_text())
         series = pd.read_parquet(truth_dir / "series.parquet").set_index(["sku", "marketplace"])
+        if "price_tests" not in series:
+            series["price_tests"] = True  # the built-in seller: every listing may test
         scenario_file = truth_dir / "scenario.yaml"
         scenario = yaml.safe_load(scenario_file.read_text()) if scenario_file.exists() else {}
         return cls(
@@ -53,6 +59,9 @@ class GroundTruth:
             campaigns=pd.read_parquet(truth_dir / "ad_campaigns.parquet"),
             injected_issues=json.loads((truth_dir / "injected_issues.json").read_text()),
             weekly_strength=float((scenario or {}).get("weekly_strength", 1.0)),
+            response=PriceResponse(
+                meta.get("price_response", "constant"), float(meta.get("reference_effect", 0.0))
+            ),
         )
 
     @property
@@ -159,6 +168,8 @@ class GroundTruth:
             budget=self._interval_value("campaigns", key, days, "budget"),
             ad_beta=r["ad_beta"],
             ad_scale=r["ad_scale"],
+            ref_share=r.get("ref_share"),
+            response=self.response,
         )
 
     def expected_demand(self, sku: str, marketplace: str, dates, price=None) -> np.ndarray:
@@ -181,5 +192,29 @@ class GroundTruth:
         dates = pd.DatetimeIndex([pd.Timestamp(date)] * prices.size)
         return self._mean(sku, marketplace, dates, prices.ravel()).reshape(prices.shape)
 
-    def elasticity(self, sku: str, marketplace: str) -> float:
-        return float(self._row(sku, marketplace)["elasticity"])
+    def elasticity(
+        self,
+        sku: str,
+        marketplace: str,
+        price: float | np.ndarray | None = None,
+        date: DateLike | None = None,
+    ) -> float | np.ndarray:
+        """The true point elasticity d log(units) / d log(price), analytic for each shape.
+
+        At the listing's reference price by default (the ``elasticity`` parameter); at the
+        displayed ``price`` (scalar or array) if given; else, with a ``date``, at that day's
+        simulated displayed price. The shapes depend on the date only through the price.
+        """
+        r = self._row(sku, marketplace)
+        if price is None and date is not None:
+            price = self.displayed_price(sku, marketplace, date)[0]
+        elif price is None:
+            price = r["ref_price"]
+        out = price_elasticity(
+            np.asarray(price, dtype=float),
+            r["ref_price"],
+            r["elasticity"],
+            r.get("ref_share"),
+            self.response,
+        )
+        return float(out) if out.ndim == 0 else out

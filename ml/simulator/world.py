@@ -6,6 +6,7 @@ day (0 = first day of history; days beyond the history end are the planning hori
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,7 +16,14 @@ import pandas as pd
 from . import calendar as cal
 from .reference import FX_LEVELS, MARKETPLACES, PRODUCT_TYPES, lane_specs
 from .scenario import Scenario
-from .tariffs import build_tariff_measures, duty_timeline, tariff_destination
+from .tariffs import (
+    ScheduleBlock,
+    build_tariff_measures,
+    duty_timeline,
+    load_schedule,
+    published_measures,
+    tariff_destination,
+)
 
 CATEGORY_CODES = {
     "Audio": "AUD",
@@ -61,6 +69,9 @@ VARIANTS = (
 DECIMALS = {"JPY": 0}  # currencies without minor units
 REVIEW_CYCLE_DAYS = 28  # the seller reviews each list price about monthly
 REPRICE_THRESHOLD = 0.05  # a new target price is pushed when it moves more than this
+PRICE_TEST_PROB = 0.12  # chance that a tester's review without a target move runs a test
+PRICE_TEST_RANGE = (0.85, 1.15)  # a test price is the target times a draw from this range
+LOGIT_REF_SHARE = (0.1, 0.5)  # range of the logit's choice share at the reference price
 # Sales events that come with a promotion window: (calendar event, promo code, window days).
 PROMO_EVENTS = {
     "black_friday_week": "BFCM",
@@ -118,6 +129,7 @@ class World:
     campaigns: pd.DataFrame  # series, start, end, budget
     duty: np.ndarray  # ad valorem duty by (destination, HS code, origin) group and day
     duty_group: np.ndarray  # each series' row of ``duty``
+    duty_keys: list[tuple[str, str, str]]  # (destination, HS code, origin) of each row of ``duty``
 
     def day(self, d: date) -> int:
         return (d - self.start).days
@@ -277,8 +289,12 @@ def build_world(sc: Scenario) -> World:
             for m in markets
         }
     )
-    tariff_rows = build_tariff_measures(cat["hs_code"].tolist(), dests)
-    duty_group, duty = _duty_by_group(sc, cat, ser, tariff_rows, n_total)
+    schedule = load_schedule()
+    if sc.extra_tariff_path is not None:
+        schedule = _extend_schedule(schedule, load_schedule(sc.extra_tariff_path))
+    tariff_rows = build_tariff_measures(cat["hs_code"].tolist(), dests, schedule)
+    duty_group, duty, duty_keys = _duty_by_group(sc, cat, ser, tariff_rows, n_total)
+    ser["price_tests"] = _price_testers(sc.price_test_share, len(ser), sc.seed)
     lanes = lane_specs(markets)
     price_changes = _prices(
         sc,
@@ -305,7 +321,26 @@ def build_world(sc: Scenario) -> World:
         campaigns,
         duty,
         duty_group,
+        duty_keys,
     )
+
+
+def _extend_schedule(
+    built_in: tuple[ScheduleBlock, ...], extra: tuple[ScheduleBlock, ...]
+) -> tuple[ScheduleBlock, ...]:
+    """The built-in schedule's blocks, then the scenario's (the built-in ids stay as they are)."""
+    clash = {b.name for b in built_in} & {b.name for b in extra}
+    if clash:
+        raise ValueError(f"extra tariff schedule: block {sorted(clash)[0]!r} is already built in")
+    return (*built_in, *extra)
+
+
+def _price_testers(share: float, k: int, seed: int) -> np.ndarray:
+    """Which listings run price tests; on their own stream, so the price draws stay as they are
+    (share 1: every listing, without a draw)."""
+    if share >= 1.0:
+        return np.ones(k, dtype=bool)
+    return rng_for(seed, "price_testers").random(k) < share
 
 
 def _demand_parameters(
@@ -341,12 +376,15 @@ def _demand_parameters(
     s["expedites"] = rng.random(k) < 0.5
     s["review_offset"] = rng.integers(0, REVIEW_CYCLE_DAYS, k)
     s["reaction_lag"] = rng.integers(0, 10, k)
+    if sc.price_response == "logit":  # own stream: the constant seller's draws stay as they are
+        s["ref_share"] = rng_for(sc.seed, "price_response").uniform(*LOGIT_REF_SHARE, k)
 
 
 def _duty_by_group(
     sc: Scenario, cat: pd.DataFrame, s: pd.DataFrame, tariff_rows: list[dict], n_total: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each series' (destination, HS code, origin) group, and the daily duty of each group."""
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str, str]]]:
+    """Each series' (destination, HS code, origin) group, the daily duty of each group, and
+    the groups."""
     mk = [MARKETPLACES[m] for m in s["marketplace"]]
     sku_idx = s["sku_idx"].to_numpy()
     dest = np.array([tariff_destination(m.country, m.customs_union) for m in mk])
@@ -354,19 +392,45 @@ def _duty_by_group(
     origin = cat["origin_country"].to_numpy()[sku_idx]
     keys = pd.Series([f"{d}|{h}|{o}" for d, h, o in zip(dest, hs, origin, strict=True)])
     codes, uniq = pd.factorize(keys)
-    groups = [u.split("|") for u in uniq]
-    duty = np.stack(
-        [duty_timeline(tariff_rows, d, h, o, sc.history_start, n_total) for d, h, o in groups]
-    )
-    return np.asarray(codes), duty
+    groups = [(d, h, o) for d, h, o in (u.split("|") for u in uniq)]
+    return np.asarray(codes), _group_duty(tariff_rows, groups, sc.history_start, n_total), groups
 
 
-def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) -> pd.DataFrame:
-    """List-price changes: target price from landed cost and margin, pushed when it moves >5 %,
-    reviewed monthly and after tariff changes; occasional price tests around the target."""
+def _group_duty(
+    rows: list[dict], groups: list[tuple[str, str, str]], start: date, n_days: int
+) -> np.ndarray:
+    return np.stack([duty_timeline(rows, d, h, o, start, n_days) for d, h, o in groups])
+
+
+class DutyOutlook:
+    """The duty of each listing and day as published on a given day (``published_measures``):
+    what a seller can know in advance, announced measures included. The published set changes
+    only when a measure is announced, starts or ends, so the latest set's timeline is kept."""
+
+    def __init__(self, world: World):
+        self._world = world
+        self._key: tuple = ()
+        self._timeline = np.zeros((0, 0))
+
+    def __call__(self, as_of: int, first_day: int, last_day: int) -> np.ndarray:
+        """Series x day from ``first_day`` to ``last_day`` (inclusive, any days from 0)."""
+        w = self._world
+        if not 0 <= first_day <= last_day:
+            raise ValueError(f"days from 0 with first <= last, got {first_day}..{last_day}")
+        rows = published_measures(w.tariff_rows, w.date_of(as_of))
+        key = tuple((r["measure_id"], r["valid_to"]) for r in rows)
+        if key != self._key or self._timeline.shape[1] <= last_day:
+            n_days = max(w.n_total, last_day + 1)
+            self._key, self._timeline = key, _group_duty(rows, w.duty_keys, w.start, n_days)
+        return self._timeline[w.duty_group, first_day : last_day + 1]
+
+
+def _target_rule(world_inputs, n_hist: int) -> Callable[[int, np.ndarray], np.ndarray]:
+    """The seller's cost-plus target list price of listings ``rows`` on day ``t`` (before price
+    endings): landed cost (goods, ocean freight, insurance, the day's duty, the fulfilment fee at
+    the day's FX) grossed up for the referral fee and margin, in local currency with VAT where
+    prices include it. Days after the history are priced at the last known FX rate."""
     cat, s, fx, fx_idx, codes, duty, lanes = world_inputs
-    n_hist = sc.n_days
-    k = len(s)
     sku_idx = s["sku_idx"].to_numpy()
     mk = [MARKETPLACES[m] for m in s["marketplace"]]
     ocean = {ln.destination: ln for ln in lanes if ln.mode == "ocean"}
@@ -382,18 +446,11 @@ def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) 
     )
     referral = np.array([m.referral_fee_rate for m in mk])
     vat_mult = np.array([1 + m.vat_rate if m.prices_include_vat else 1.0 for m in mk])
-    style = np.array([m.price_ending for m in mk])
     ccy = s["currency"].to_numpy()
     fx_row = np.array([fx_idx.get(c, -1) for c in ccy])
     fx_t = np.where(fx_row[:, None] >= 0, fx[np.maximum(fx_row, 0)], 1.0)  # series x day
     fx_t[:, n_hist:] = fx_t[:, [n_hist - 1]]  # the future is priced at the last known rate
-    changed = np.zeros_like(duty, dtype=bool)
-    changed[:, 1:] = np.abs(np.diff(duty, axis=1)) > 1e-12
     margin = s["margin"].to_numpy()
-    lag = s["reaction_lag"].to_numpy()
-    offset = s["review_offset"].to_numpy()
-    listed_from = s["listed_from"].to_numpy()
-    disc = s["discontinued"].to_numpy()
 
     def target(t: int, rows: np.ndarray) -> np.ndarray:
         f = fx_t[rows, t]
@@ -406,6 +463,40 @@ def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) 
         )
         net_usd = landed / (1 - referral[rows] - margin[rows])
         return net_usd / f * vat_mult[rows]
+
+    return target
+
+
+def target_price(world: World) -> Callable[[int, np.ndarray], np.ndarray]:
+    """The built world's ``_target_rule``: the price the plan follows between price tests."""
+    fx_idx = {c: i for i, c in enumerate(world.fx_currencies)}
+    inputs = (
+        world.catalog,
+        world.series,
+        world.fx,
+        fx_idx,
+        world.duty_group,
+        world.duty,
+        world.lanes,
+    )
+    return _target_rule(inputs, world.n_hist)
+
+
+def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) -> pd.DataFrame:
+    """List-price changes: target price from landed cost and margin, pushed when it moves >5 %,
+    reviewed monthly and after tariff changes; occasional price tests around the target by the
+    listings that test (``price_tests``: all of them at price_test_share 1)."""
+    _, s, _, _, codes, duty, _ = world_inputs
+    target = _target_rule(world_inputs, sc.n_days)
+    k = len(s)
+    style = np.array([MARKETPLACES[m].price_ending for m in s["marketplace"]])
+    changed = np.zeros_like(duty, dtype=bool)
+    changed[:, 1:] = np.abs(np.diff(duty, axis=1)) > 1e-12
+    lag = s["reaction_lag"].to_numpy()
+    offset = s["review_offset"].to_numpy()
+    listed_from = s["listed_from"].to_numpy()
+    disc = s["discontinued"].to_numpy()
+    testers = s["price_tests"].to_numpy()
 
     first_day = np.maximum(listed_from, 0)
     # Listings older than the history keep the price that was current at its start.
@@ -420,7 +511,6 @@ def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) 
     day_out = [first_valid[init]]
     price_out = [current[init].copy()]
     ref_price = current.copy()
-    test_prob = 0.12
     for t in range(1, n_total):
         new = all_rows[first_day == t]
         if len(new):
@@ -439,8 +529,9 @@ def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) 
             continue
         tgt = target(t, rows)
         move = np.abs(tgt / current[rows] - 1) > REPRICE_THRESHOLD
-        price_test = (~move) & (rng.random(len(rows)) < test_prob)
-        tgt = np.where(price_test, tgt * rng.uniform(0.85, 1.15, len(rows)), tgt)
+        # The draws happen for every reviewed row, testers or not, so the share moves no draw.
+        price_test = (~move) & (rng.random(len(rows)) < PRICE_TEST_PROB) & testers[rows]
+        tgt = np.where(price_test, tgt * rng.uniform(*PRICE_TEST_RANGE, len(rows)), tgt)
         upd = move | price_test
         newp = price_ending(tgt[upd], style[rows[upd]])
         really = np.abs(newp - current[rows[upd]]) > 1e-9
