@@ -39,6 +39,7 @@ DEFAULT_KNOBS = {
     "price_response": "constant",
     "reference_effect": 0.0,
     "price_test_share": 1.0,
+    "price_test_rate": 0.12,
     "extra_tariff_schedule": None,
 }
 SHOCK_ANNOUNCED, SHOCK_START = date(2026, 8, 19), date(2026, 9, 16)  # as tariff_shock.yaml says
@@ -317,6 +318,22 @@ def test_price_test_share_picks_the_listings_that_test_and_moves_no_draw():
     # The rest of the world is the built-in seller's.
     pd.testing.assert_frame_equal(half.promotions, every.promotions)
     np.testing.assert_array_equal(half.series["elasticity"], every.series["elasticity"])
+
+
+def _tested_prices(world: World) -> int:
+    plan = world.price_changes
+    return int((~np.isclose(plan["list_price"].to_numpy(), _rule_prices(world), atol=1e-9)).sum())
+
+
+def test_price_test_rate_sets_how_often_a_tester_tests():
+    rare, often = (
+        build_world(load_scenario("small", {"price_test_rate": rate})) for rate in (0.12, 0.5)
+    )
+    # the same listings, the same draws: only the threshold on them moves
+    np.testing.assert_array_equal(rare.series["elasticity"], often.series["elasticity"])
+    assert _tested_prices(often) > 2.5 * _tested_prices(rare) > 0
+    none = build_world(load_scenario("small", {"price_test_rate": 0.0}))
+    assert _tested_prices(none) == 0
 
 
 def test_the_truth_records_which_listings_tested(shaped):

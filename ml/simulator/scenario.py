@@ -71,6 +71,9 @@ class Scenario:
     # Share of listings that run price tests (+-15 % around the target price at some reviews);
     # the others move only with cost, FX and duty. 1.0: every listing may test (the built-in).
     price_test_share: float = 1.0
+    # Chance that a tester's review (monthly, or after a duty change) without a target move
+    # runs a test; a test lasts until the next review. 0.12: the built-in seller.
+    price_test_rate: float = 0.12
     # A tariff schedule file (tariff_schedule.csv's columns, optional announced_date) whose
     # measures are added to the built-in schedule, e.g. an announced tariff shock; a bare file
     # name is looked up in scenarios/.
@@ -111,6 +114,7 @@ LATER_KNOBS: dict[str, Any] = {
     "price_response": "constant",
     "reference_effect": 0.0,
     "price_test_share": 1.0,
+    "price_test_rate": 0.12,
     "extra_tariff_schedule": None,
 }
 
@@ -236,7 +240,7 @@ def _validate(raw: dict[str, Any]) -> Scenario:
             kw[key] = value
         elif key == "reference_effect":
             kw[key] = _number(key, value, 0, 10)
-        elif key == "price_test_share":
+        elif key in ("price_test_share", "price_test_rate"):
             kw[key] = _number(key, value, 0, 1)
         elif key == "extra_tariff_schedule":
             kw[key] = _extra_schedule(key, value)

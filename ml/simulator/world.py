@@ -69,7 +69,6 @@ VARIANTS = (
 DECIMALS = {"JPY": 0}  # currencies without minor units
 REVIEW_CYCLE_DAYS = 28  # the seller reviews each list price about monthly
 REPRICE_THRESHOLD = 0.05  # a new target price is pushed when it moves more than this
-PRICE_TEST_PROB = 0.12  # chance that a tester's review without a target move runs a test
 PRICE_TEST_RANGE = (0.85, 1.15)  # a test price is the target times a draw from this range
 LOGIT_REF_SHARE = (0.1, 0.5)  # range of the logit's choice share at the reference price
 # Sales events that come with a promotion window: (calendar event, promo code, window days).
@@ -530,7 +529,7 @@ def _prices(sc: Scenario, world_inputs, n_total: int, rng: np.random.Generator) 
         tgt = target(t, rows)
         move = np.abs(tgt / current[rows] - 1) > REPRICE_THRESHOLD
         # The draws happen for every reviewed row, testers or not, so the share moves no draw.
-        price_test = (~move) & (rng.random(len(rows)) < PRICE_TEST_PROB) & testers[rows]
+        price_test = (~move) & (rng.random(len(rows)) < sc.price_test_rate) & testers[rows]
         tgt = np.where(price_test, tgt * rng.uniform(*PRICE_TEST_RANGE, len(rows)), tgt)
         upd = move | price_test
         newp = price_ending(tgt[upd], style[rows[upd]])
