@@ -691,5 +691,34 @@ def bench_forecast(
     click.echo(format_table(report))
 
 
+@bench.command(name="pricing")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A data folder in the raw contract (marts are built if missing). "
+    "Default: a simulated seller (--scenario), generated into a temporary folder.",
+)
+@click.option(
+    "--scenario",
+    default="default",
+    show_default=True,
+    help="Without --data-dir: the simulator scenario (ml/simulator/scenarios/<name>.yaml, e.g. "
+    "tariff_shock, linear, logit) or a YAML file.",
+)
+@JSON_OPTION
+def bench_pricing(data_dir: Path | None, scenario: str, json_file: Path | None) -> None:
+    """Every listing's own-price elasticity, identified or pooled (error against the truth on
+    simulated data)."""
+    from ml.bench.pricing import format_table, run_pricing_bench
+
+    try:
+        report = run_pricing_bench(data_dir, scenario, echo=click.echo)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    write_json(json_file, report)
+    click.echo(format_table(report))
+
+
 if __name__ == "__main__":
     main()
