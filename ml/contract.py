@@ -78,6 +78,8 @@ MARKETPLACE_REGIONS = (
 LANE_MODES = ("ocean", "air", "express", "rail")
 MEASURE_TYPES = ("mfn", "preferential", "additional", "anti_dumping", "de_minimis", "surcharge")
 RATE_TYPES = ("ad_valorem", "specific", "per_item", "compound")
+# The price optimizer's strategies (ml.pricing.optimizer.STRATEGIES; a test keeps them equal).
+PRICING_STRATEGIES = ("optimize", "keep", "follow_reference")
 
 # Row rules, in the order they are reported. The first failing rule of a row is its
 # ``failed_rule`` in quarantine; all failing rules are listed in ``failed_rules``.
@@ -91,6 +93,9 @@ RULES: dict[str, str] = {
     "invalid_country": "not an ISO 3166-1 alpha-2 country code",
     "invalid_hs_code": "an HS code must be 6-10 digits (a tariff prefix 2-10 digits)",
     "invalid_date_range": "an end date is before its start date",
+    "min_above_max": "a minimum is above the maximum on the same row",
+    "invalid_scope": "the filled scope columns are not one of the entity's scopes, or an amount "
+    "in a marketplace's currency has no marketplace",
     "incomplete_rate": "the rate columns do not match the rate type",
     "future_date": "a date after the run date",
     "before_history_start": "an order dated before the first partition",
@@ -141,6 +146,25 @@ class Validity:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """Rows that apply to many rows of other entities: an empty scope column means "every".
+
+    ``levels``: the combinations of filled scope columns a row may have (the other scope
+    columns empty), most specific first; that order is the precedence (ml.pricing.rules).
+    ``local_money``: amounts in the marketplace's currency, so a row that sets one must name
+    its ``marketplace``.
+    """
+
+    levels: tuple[tuple[str, ...], ...]
+    local_money: tuple[str, ...] = ()
+    marketplace: str = "marketplace"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for level in self.levels for c in level))
+
+
+@dataclass(frozen=True)
 class Entity:
     name: str
     description: str
@@ -151,6 +175,8 @@ class Entity:
     references: tuple[Reference, ...] = ()
     future_date_columns: tuple[str, ...] = ()
     date_ranges: tuple[tuple[str, str], ...] = ()  # (start, end) pairs with end >= start
+    min_max: tuple[tuple[str, str], ...] = ()  # (min, max) pairs with max >= min
+    scope: Scope | None = None  # rules that apply to every SKU / marketplace / category
     validity: Validity | None = None
     partition_column: str | None = None  # orders are partitioned by day on this column
 
@@ -538,6 +564,115 @@ ENTITIES: tuple[Entity, ...] = (
         references=(_TO_CATALOG, _TO_MARKETPLACES),
         future_date_columns=("spend_date",),
     ),
+    Entity(
+        name="pricing_rules",
+        description="the seller's guardrails for the price optimizer, per SKU and marketplace "
+        "or for a whole category and/or marketplace",
+        when_absent="no pricing rules: every listing gets the price optimizer's default "
+        "guardrails, stated in the pricing output",
+        # Every column is in the header (a misspelt one would otherwise read as "no rule");
+        # every value may be empty: the rule then inherits it.
+        columns=(
+            _c("sku", "string", "SKU the rule is for (empty: every SKU in scope)", nullable=True),
+            _c(
+                "marketplace",
+                "string",
+                "marketplace the rule is for (empty: every marketplace); prices are in its "
+                "currency",
+                nullable=True,
+            ),
+            _c(
+                "category",
+                "string",
+                "catalog category the rule is for (empty: every category; empty on a SKU rule)",
+                nullable=True,
+            ),
+            _c(
+                "min_price",
+                "decimal",
+                "lowest displayed price, marketplace currency",
+                nullable=True,
+                min_value=0,
+                min_exclusive=True,
+            ),
+            _c(
+                "max_price",
+                "decimal",
+                "highest displayed price, marketplace currency",
+                nullable=True,
+                min_value=0,
+                min_exclusive=True,
+            ),
+            _c(
+                "min_margin",
+                "decimal",
+                "margin floor over landed cost, on the price net of VAT and fees (0.1 is 10 %)",
+                nullable=True,
+                min_value=-1,
+                min_exclusive=True,
+                max_value=10,
+            ),
+            _c(
+                "max_change",
+                "decimal",
+                "largest price change per day, as a share of the previous day's price",
+                nullable=True,
+                min_value=0,
+                max_value=1,
+            ),
+            _c(
+                "strategy",
+                "string",
+                "optimize, keep (hold the price) or follow_reference (the reference market's "
+                "price at the day's FX)",
+                nullable=True,
+                allowed=PRICING_STRATEGIES,
+            ),
+            _c(
+                "reference_marketplace",
+                "string",
+                "marketplace whose price, converted at the day's FX, the band and "
+                "follow_reference use",
+                nullable=True,
+            ),
+            _c(
+                "band",
+                "decimal",
+                "stay within +- this share of the reference market's converted price",
+                nullable=True,
+                min_value=0,
+                max_value=1,
+            ),
+            _c(
+                "reference_markup",
+                "decimal",
+                "follow_reference: share above (+) or below (-) the reference market's price",
+                nullable=True,
+                min_value=-1,
+                min_exclusive=True,
+                max_value=1,
+            ),
+        ),
+        key=("sku", "marketplace", "category"),
+        references=(
+            _TO_CATALOG,
+            _TO_MARKETPLACES,
+            Reference(("category",), "catalog", ("category",)),
+            Reference(("reference_marketplace",), "marketplaces", ("marketplace",)),
+        ),
+        min_max=(("min_price", "max_price"),),
+        # Contradictions between scopes (a marketplace-wide min above a SKU's max) are not a
+        # row's fault: the optimizer pauses that listing with the reason.
+        scope=Scope(
+            levels=(
+                ("sku", "marketplace"),
+                ("category", "marketplace"),
+                ("marketplace",),
+                ("category",),
+            ),
+            local_money=("min_price", "max_price"),
+        ),
+    ),
 )
 
 ENTITY_NAMES: tuple[str, ...] = tuple(e.name for e in ENTITIES)
@@ -694,5 +829,27 @@ def markdown() -> str:
                 f"\nNo two rows with the same {', '.join(e.validity.key)} may have "
                 "overlapping validity."
             )
+        for lo, hi in e.min_max:
+            out.append(f"\n`{hi}` must be at least `{lo}`.")
+        if e.scope:
+            out.append(_scope_markdown(e.scope))
         out.append("\n\n")
     return "".join(out).rstrip() + "\n"
+
+
+def scope_level_name(level: tuple[str, ...]) -> str:
+    """'sku + marketplace'."""
+    return " + ".join(level)
+
+
+def _scope_markdown(scope: Scope) -> str:
+    levels = ", ".join(f"`{scope_level_name(level)}`" for level in scope.levels)
+    text = (
+        f"\nA row fills one scope, most specific first: {levels} (the other scope columns "
+        "empty). Each value a row leaves empty comes from the next broader scope that sets it, "
+        "else the default."
+    )
+    if scope.local_money:
+        money = ", ".join(f"`{c}`" for c in scope.local_money)
+        text += f"\n{money} need a `{scope.marketplace}` (they are in its currency)."
+    return text

@@ -139,8 +139,11 @@ def _bad_rows_sql(compiled: rules.CompiledRules, n: _Names) -> str:
 
 
 def _key_text(cols: tuple[str, ...]) -> tuple[str, str]:
-    """('(a, b)', SQL for "('x', 'y')") naming a key and its values in a reason."""
-    values = " || ', ' || ".join(quoted(rules.v(c)) for c in cols)
+    """('(a, b)', SQL for "('x', 'y')") naming a key and its values in a reason.
+
+    A key value may be empty where the entity has a scope (a rule for every SKU): it reads
+    ``empty``, since one NULL would make the whole reason NULL."""
+    values = " || ', ' || ".join(f"coalesce({quoted(rules.v(c))}, 'empty')" for c in cols)
     return "(" + ", ".join(cols) + ")", f"'(' || {values} || ')'"
 
 

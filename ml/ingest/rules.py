@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ml import contract, reference, settings
-from ml.contract import Column, Entity, Reference
+from ml.contract import Column, Entity, Reference, Scope
 from ml.ingest import codes
 from ml.ingest.sql import in_list, lit, quoted
 
@@ -285,6 +285,39 @@ def _known_keys_sql(ref: Reference, qualify_table: Callable[[str], str]) -> str:
     return f"SELECT DISTINCT *, true AS found FROM ({sql})"
 
 
+def _scope_checks(scope: Scope) -> list[Check]:
+    """``invalid_scope``: the filled scope columns must be one of the levels (a SKU rule without
+    a marketplace is not one), and an amount in local currency needs its marketplace."""
+    columns = scope.columns
+    is_level = " OR ".join(
+        "(" + " AND ".join(f"{v(c)} IS {'NOT ' if c in level else ''}NULL" for c in columns) + ")"
+        for level in scope.levels
+    )
+    filled = ", ".join(f"CASE WHEN {v(c)} IS NOT NULL THEN {lit(c)} END" for c in columns)
+    levels = ", ".join(contract.scope_level_name(level) for level in scope.levels)
+    out = [
+        Check(
+            "invalid_scope",
+            columns[0],
+            f"NOT ({is_level})",
+            f"'filled scope columns (' || coalesce(NULLIF(concat_ws(' + ', {filled}), ''), "
+            f"'none') || {lit(') are not a scope; expected one of: ' + levels)}",
+        )
+    ]
+    market = v(scope.marketplace)
+    for col in scope.local_money:
+        out.append(
+            Check(
+                "invalid_scope",
+                scope.marketplace,
+                f"({v(col)} IS NOT NULL AND {market} IS NULL)",
+                f"{lit(col + ' ')} || {quoted(v(col))} || "
+                f"{lit(' needs a ' + scope.marketplace + ' (it is in its currency)')}",
+            )
+        )
+    return out
+
+
 def compile_rules(
     ent: Entity, *, run_date: date, present: set[str], qualify_table: Callable[[str], str]
 ) -> CompiledRules:
@@ -309,6 +342,20 @@ def compile_rules(
                 f"|| {quoted(v(start))}",
             )
         )
+
+    for low, high in ent.min_max:
+        out.checks.append(
+            Check(
+                "min_above_max",
+                low,
+                f"coalesce({t(low)} > {t(high)}, false)",
+                f"{lit(low + ' ')} || {quoted(v(low))} || {lit(' is above ' + high + ' ')} "
+                f"|| {quoted(v(high))}",
+            )
+        )
+
+    if ent.scope is not None:
+        out.checks.extend(_scope_checks(ent.scope))
 
     for req in RATE_COMPLETENESS.get(ent.name, ()):
         when = (

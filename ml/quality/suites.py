@@ -1,8 +1,9 @@
 """Great Expectations suites built from the same contract declarations as the ingest rules.
 
 The suites independently re-check the accepted rows of ``raw.<entity>``: if the SQL rules let a
-bad row through, the suite fails. Cross-table rules (orphan_reference, currency_mismatch) and
-overlapping_validity have no built-in expectation and stay with the SQL rules.
+bad row through, the suite fails. Cross-table rules (orphan_reference, currency_mismatch),
+overlapping_validity and which combinations of scope columns a row may fill (invalid_scope, but
+not its local-currency half) have no built-in expectation and stay with the SQL rules.
 
 ``great_expectations`` takes ~10 s to import, so it is imported inside functions only.
 """
@@ -40,8 +41,8 @@ class ExpectationSpec:
 
     expectation: str  # GX class name in great_expectations.expectations
     kwargs: dict[str, Any]
-    kind: str  # schema, not_null, type, range, value_set, hs_code, date_range, incomplete_rate,
-    # unique_key, not_in_future, history_start, row_count
+    kind: str  # schema, not_null, type, range, value_set, hs_code, date_range, min_max,
+    # scope, incomplete_rate, unique_key, not_in_future, history_start, row_count
     column: str | None = None
 
 
@@ -173,6 +174,31 @@ def expectation_specs(entity: str, run_date: date, *, min_rows: int = 1) -> list
                 end,
             )
         )
+    for low, high in ent.min_max:
+        out.append(
+            ExpectationSpec(
+                "ExpectColumnPairValuesAToBeGreaterThanB",
+                {
+                    "column_A": high,
+                    "column_B": low,
+                    "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing",
+                },
+                "min_max",
+                high,
+            )
+        )
+    if ent.scope is not None:
+        for money in ent.scope.local_money:
+            out.append(
+                _spec(
+                    "ExpectColumnValuesToNotBeNull",
+                    "scope",
+                    ent.scope.marketplace,
+                    row_condition=f"{money}.notna()",
+                    condition_parser="pandas",
+                )
+            )
     for req in rules.RATE_COMPLETENESS.get(entity, ()):
         when = (
             f"{req.column} in {list(req.values)!r}"

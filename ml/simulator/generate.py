@@ -154,7 +154,8 @@ def generate(scenario: Scenario, paths: DataPaths, *, progress: bool = False) ->
     (paths.raw / MARKER).write_text(
         json.dumps({"scenario": scenario.name, "seed": scenario.seed}) + "\n"
     )
-    summary.rows = {n: rows[n] for n in names}
+    # entities the simulated seller has no rows for (its own pricing rules: the defaults) count 0
+    summary.rows = {n: rows.get(n, 0) for n in names}
     summary.files = {n: len(files[n]) for n in names}
     summary.injected_issues = injected
     summary.stockout_share = sim.stockout_share
