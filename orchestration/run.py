@@ -392,6 +392,7 @@ def summarize(paths: DataPaths, run_id: str, seconds: float, today: dt.date | No
             lines.append(f"  marts.{name:<34} {rows:>12,}")
         lines += freshness_warning(con, today or run_date())
         lines += forecast_summary(con, paths)
+        lines += pricing_summary(con)
     finally:
         con.close()
     lines += [
@@ -445,6 +446,28 @@ def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[s
     if note:
         lines.append(f"  note: {note}")
     return lines
+
+
+def pricing_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    from ml.pricing.nightly import RECOMMENDATIONS_TABLE
+    from ml.pricing.optimizer import DEFAULT_RULES, describe_rules
+
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'pricing' AND table_name = 'price_recommendations'"
+    ).fetchall()[0][0]
+    if not found:
+        return ["Prices: not recommended."]
+    rows, listings, first, last, changed, paused = con.execute(
+        "SELECT count(*), count(DISTINCT (sku, marketplace)), min(date), max(date), "
+        "count(*) FILTER (status = 'changed'), count(*) FILTER (status = 'paused') "
+        f"FROM {RECOMMENDATIONS_TABLE}"
+    ).fetchall()[0]
+    return [
+        f"Prices ({RECOMMENDATIONS_TABLE}, out/prices/): {rows:,} rows, {listings:,} listings, "
+        f"{first} .. {last}; {changed:,} changed, {paused:,} paused",
+        f"  guardrails without seller rules: {describe_rules(DEFAULT_RULES)}",
+    ]
 
 
 def demo_scenario(name: str, today: dt.date):

@@ -24,6 +24,7 @@ A listing is ``identified`` when its own standard error is at most ``IDENTIFIED_
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -98,7 +99,8 @@ def price_rows(panel: Panel) -> pd.DataFrame:
     origins = np.arange(0, panel.n_history - 1)
     rows = feature_rows(ctx, origins, 1, training=True)
     displayed = panel.list_price * (1.0 - panel.discount)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a listing never priced: NaN, dropped
         reference = np.nanmedian(
             np.where(displayed > 0, displayed, np.nan)[:, : panel.n_history], 1
         )

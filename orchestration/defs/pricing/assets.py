@@ -1,0 +1,124 @@
+"""Pricing assets: each listing's elasticity, then tonight's recommended prices and exports.
+
+Thin wiring: the estimation is ``ml.pricing.elasticity``, the optimizer ``ml.pricing.optimizer``,
+the reads and writes ``ml.pricing.nightly``.
+"""
+
+import base64
+
+import dagster as dg
+
+from orchestration.defs.forecast.assets import DEMAND_MARTS, FORECAST_KEY, PRICE_PLAN
+from orchestration.metadata import markdown_preview
+from orchestration.resources import KuajingResource
+
+GROUP = "pricing"
+ELASTICITIES_KEY = dg.AssetKey(["pricing", "price_elasticities"])
+RECOMMENDATIONS_KEY = dg.AssetKey(["pricing", "price_recommendations"])
+PRICING_MARTS = [
+    dg.AssetKey(["marts", "mart_landed_cost"]),
+    dg.AssetKey(["marts", "mart_inventory_position"]),
+    dg.AssetKey(["staging", "stg_raw__pricing_rules"]),
+]
+PREVIEW_COLUMNS = [
+    "sku",
+    "marketplace",
+    "date",
+    "currency",
+    "current_price",
+    "recommended_price",
+    "units_current",
+    "units_recommended",
+    "profit_current",
+    "profit_recommended",
+    "elasticity_used",
+    "elasticity_status",
+    "binding_guardrail",
+    "status",
+    "reason_codes",
+]
+
+
+@dg.asset(
+    key=ELASTICITIES_KEY,
+    group_name=GROUP,
+    deps=DEMAND_MARTS,
+    kinds={"lightgbm", "duckdb"},
+    description="Own-price elasticity per SKU x marketplace (double ML on the forecast's "
+    "features, pooled towards the same SKU elsewhere and its category where own price "
+    "history is thin), identified or pooled; table pricing.price_elasticities.",
+)
+def price_elasticities(
+    context: dg.AssetExecutionContext, kuajing: KuajingResource
+) -> dg.MaterializeResult:
+    from ml.bench.pricing import distribution
+    from ml.forecast.nightly import read_marts
+    from ml.forecast.panel import build_panel
+    from ml.pricing.elasticity import estimate_elasticities
+    from ml.pricing.nightly import write_estimates
+
+    demand, skus, markets = read_marts(kuajing.paths)
+    panel = build_panel(demand, skus=skus, marketplaces=markets, grain="auto")
+    context.log.info(f"estimating {panel.n_series:,} listings' elasticities ({panel.grain})")
+    try:
+        estimates = estimate_elasticities(panel)
+    except ValueError as error:
+        raise dg.Failure(description=str(error)) from None
+    write_estimates(kuajing.paths, estimates)
+    listings = estimates.listings
+    identified = float((listings["status"] == "identified").mean())
+    context.log.info(f"{identified:.1%} of listings identified from their own prices")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(listings),
+            "identified_share": identified,
+            "median_elasticity": float(listings["elasticity"].median()),
+            "by_category": markdown_preview(distribution(listings, ["category"]), rows=50),
+            "preview": markdown_preview(listings),
+        }
+    )
+
+
+@dg.asset(
+    key=RECOMMENDATIONS_KEY,
+    group_name=GROUP,
+    deps=[FORECAST_KEY, ELASTICITIES_KEY, PRICE_PLAN, *DEMAND_MARTS, *PRICING_MARTS],
+    kinds={"duckdb"},
+    description="Tomorrow's price per SKU x marketplace x day of the next week: most expected "
+    "profit from the forecast, the elasticity and the landed cost of the sale date, inside the "
+    "guardrails; table pricing.price_recommendations, out/prices/ (Amazon Price & Quantity "
+    "files per marketplace, a CSV with currency and effective date).",
+)
+def price_recommendations(
+    context: dg.AssetExecutionContext, kuajing: KuajingResource
+) -> dg.MaterializeResult:
+    from ml.pricing.nightly import price_change_plot, read_estimates, recommend, summary_counts
+    from ml.pricing.optimizer import pass_through
+
+    try:
+        outcome = recommend(kuajing.paths, read_estimates(kuajing.paths))
+    except ValueError as error:
+        raise dg.Failure(description=str(error)) from None
+    rows = outcome.rows
+    counts = summary_counts(rows)
+    context.log.info(outcome.rules)
+    context.log.info(f"listing-days by status: {counts['by_status']}")
+    passed = pass_through(rows)
+    png = base64.b64encode(price_change_plot(rows)).decode("ascii")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "rules": outcome.rules,
+            **{f"{k}": dg.MetadataValue.json(v) for k, v in counts.items()},
+            "pass_through": markdown_preview(passed, rows=50),
+            "plot": dg.MetadataValue.md(f"![price changes](data:image/png;base64,{png})"),
+            "preview": markdown_preview(rows[[c for c in PREVIEW_COLUMNS if c in rows]]),
+            "csv": dg.MetadataValue.path(str(outcome.csv)),
+            "amazon_files": dg.MetadataValue.path(str(outcome.csv.parent)),
+        }
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[price_elasticities, price_recommendations])
