@@ -84,3 +84,20 @@ def test_the_asset_shows_counts_a_plot_and_a_preview(pipeline_run):
     metadata = event.asset_materialization.metadata
     assert {"by_status", "by_guardrail", "by_reason", "plot", "preview", "rules"} <= set(metadata)
     assert "data:image/png;base64," in str(metadata["plot"].value)
+
+
+def test_prices_come_from_the_registered_price_response(pipeline_run):
+    from ml.pricing.registry import MODEL
+    from ml.registry import TrackingStore
+    from ml.registry.versions import current_champion
+
+    store = TrackingStore.from_paths(DataPaths(pipeline_run.data_dir))
+    champion = current_champion(store, MODEL)
+    assert champion is not None
+    with dg.DagsterInstance.from_config(str(pipeline_run.data_dir / "dagster")) as instance:
+        event = instance.get_latest_materialization_event(
+            dg.AssetKey(["pricing", "price_recommendations"])
+        )
+    assert event is not None and event.asset_materialization is not None
+    used = event.asset_materialization.metadata["price_response_version"].value
+    assert used == champion.version

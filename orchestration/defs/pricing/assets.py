@@ -43,10 +43,12 @@ PREVIEW_COLUMNS = [
     key=ELASTICITIES_KEY,
     group_name=GROUP,
     deps=DEMAND_MARTS,
-    kinds={"lightgbm", "duckdb"},
+    kinds={"lightgbm", "mlflow", "duckdb"},
     description="Own-price elasticity per SKU x marketplace (double ML on the forecast's "
     "features, pooled towards the same SKU elsewhere and its category where own price "
-    "history is thin), identified or pooled; table pricing.price_elasticities.",
+    "history is thin), identified or pooled; registered as a version of `price_response` "
+    "(champion only if its held-out error on price-change periods is no worse) and written "
+    "to pricing.price_elasticities.",
 )
 def price_elasticities(
     context: dg.AssetExecutionContext, kuajing: KuajingResource
@@ -54,25 +56,32 @@ def price_elasticities(
     from ml.bench.pricing import distribution
     from ml.forecast.nightly import read_marts
     from ml.forecast.panel import build_panel
-    from ml.pricing.elasticity import estimate_elasticities
     from ml.pricing.nightly import write_estimates
+    from ml.pricing.registry import train_and_register
+    from ml.registry import TrackingStore
 
     demand, skus, markets = read_marts(kuajing.paths)
     panel = build_panel(demand, skus=skus, marketplaces=markets, grain="auto")
-    context.log.info(f"estimating {panel.n_series:,} listings' elasticities ({panel.grain})")
     try:
-        estimates = estimate_elasticities(panel)
+        outcome = train_and_register(
+            panel, TrackingStore.from_paths(kuajing.paths), progress=context.log.info
+        )
     except ValueError as error:
         raise dg.Failure(description=str(error)) from None
-    write_estimates(kuajing.paths, estimates)
-    listings = estimates.listings
+    if outcome.alias != "champion":
+        context.log.warning(f"price_response v{outcome.version} stays challenger: {outcome.reason}")
+    write_estimates(kuajing.paths, outcome.estimates)
+    listings = outcome.estimates.listings
     identified = float((listings["status"] == "identified").mean())
     context.log.info(f"{identified:.1%} of listings identified from their own prices")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(listings),
-            "identified_share": identified,
-            "median_elasticity": float(listings["elasticity"].median()),
+            "model_version": outcome.version,
+            "alias": outcome.alias,
+            "gate_reason": outcome.reason,
+            "mlflow_run_id": outcome.run_id,
+            **{k: float(v) for k, v in outcome.metrics.items()},
             "by_category": markdown_preview(distribution(listings, ["category"]), rows=50),
             "preview": markdown_preview(listings),
         }
@@ -92,13 +101,17 @@ def price_elasticities(
 def price_recommendations(
     context: dg.AssetExecutionContext, kuajing: KuajingResource
 ) -> dg.MaterializeResult:
-    from ml.pricing.nightly import price_change_plot, read_estimates, recommend, summary_counts
+    from ml.pricing.nightly import price_change_plot, recommend, summary_counts
     from ml.pricing.optimizer import pass_through
+    from ml.pricing.registry import load_champion_estimates
+    from ml.registry import ChampionUnavailableError, TrackingStore
 
     try:
-        outcome = recommend(kuajing.paths, read_estimates(kuajing.paths))
-    except ValueError as error:
+        estimates, version = load_champion_estimates(TrackingStore.from_paths(kuajing.paths))
+        outcome = recommend(kuajing.paths, estimates)
+    except (ValueError, LookupError, ChampionUnavailableError) as error:
         raise dg.Failure(description=str(error)) from None
+    context.log.info(f"elasticities of models:/price_response@champion (v{version})")
     rows = outcome.rows
     counts = summary_counts(rows)
     context.log.info(outcome.rules)
@@ -109,6 +122,7 @@ def price_recommendations(
         metadata={
             "dagster/row_count": len(rows),
             "rules": outcome.rules,
+            "price_response_version": version,
             **{f"{k}": dg.MetadataValue.json(v) for k, v in counts.items()},
             "pass_through": markdown_preview(passed, rows=50),
             "plot": dg.MetadataValue.md(f"![price changes](data:image/png;base64,{png})"),
