@@ -77,3 +77,12 @@ def compact(path: Path, min_free_share: float = MIN_FREE_SHARE) -> Compaction | 
         con.close()
     os.replace(copy, path)
     return Compaction(before, path.stat().st_size, share)
+
+
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the warehouse ``con`` is connected to."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0]
+    return bool(found)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ml import contract
 from ml.settings import DATA_DIR_ENV, DataPaths, run_date
-from ml.warehouse import compact
+from ml.warehouse import compact, has_table
 from orchestration.names import FULL_JOB, PIPELINE_JOB
 
 DAGSTER_YAML = """\
@@ -423,11 +423,7 @@ def forecast_summary(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[s
     from ml.forecast.registry import champion_metrics, champion_serves, champion_training_note
     from ml.registry import TrackingStore
 
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'forecast' AND table_name = 'demand_forecast'"
-    ).fetchall()[0][0]
-    if not found:
+    if not has_table(con, "forecast", "demand_forecast"):
         return ["Demand forecast: not scored."]
     rows, series, version, first, last = con.execute(
         f"SELECT count(*), count(DISTINCT (sku, marketplace)), max(model_version), min(date), "
@@ -452,11 +448,7 @@ def pricing_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     from ml.pricing.nightly import RECOMMENDATIONS_TABLE
     from ml.pricing.optimizer import DEFAULT_RULES, describe_rules
 
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'pricing' AND table_name = 'price_recommendations'"
-    ).fetchall()[0][0]
-    if not found:
+    if not has_table(con, "pricing", "price_recommendations"):
         return ["Prices: not recommended."]
     rows, listings, first, last, changed, paused = con.execute(
         "SELECT count(*), count(DISTINCT (sku, marketplace)), min(date), max(date), "

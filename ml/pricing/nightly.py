@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ml.settings import DataPaths
+from ml.warehouse import has_table
 
 from .elasticity import ElasticityEstimates
 from .optimizer import DEFAULT_RULES, PricingRules, optimize_prices
@@ -192,10 +193,7 @@ RULES_TABLE = "staging.stg_raw__pricing_rules"
 
 def seller_rules(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The seller's accepted pricing rules (none when the entity is absent)."""
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'staging' AND table_name = 'stg_raw__pricing_rules'"
-    ).fetchall()[0][0]
+    found = has_table(con, "staging", "stg_raw__pricing_rules")
     return _query(con, f"SELECT * FROM {RULES_TABLE}") if found else pd.DataFrame()
 
 
