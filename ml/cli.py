@@ -187,6 +187,115 @@ def quarantine_cmd(
         con.close()
 
 
+@main.command()
+@DATA_DIR_OPTION
+@click.option(
+    "--file",
+    "scenario_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A YAML file of changes (name, tariffs, fx, freight; see the README).",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Names the report folder (default: the file's name, else a timestamp).",
+)
+@click.option(
+    "--tariff-destination",
+    default=None,
+    help="Tariff: marketplace, country or customs union, e.g. US.",
+)
+@click.option("--tariff-hs", default=None, help="Tariff: HS code prefix, e.g. 8517.")
+@click.option(
+    "--tariff-origin", default=None, help="Tariff: origin country (ISO alpha-2) or ALL (default)."
+)
+@click.option(
+    "--tariff-rate", default=None, help="Tariff: additional ad valorem rate, 0.25 or 25%."
+)
+@click.option(
+    "--tariff-from",
+    default=None,
+    help="Tariff: first day in force (YYYY-MM-DD; default: every day).",
+)
+@click.option("--fx-currency", default=None, help="FX: the currency that moves, e.g. EUR.")
+@click.option("--fx-rate", default=None, help="FX: its new value in USD per unit.")
+@click.option(
+    "--fx-change", default=None, help="FX: or its relative change vs USD, e.g. -0.05 or -5%."
+)
+@click.option("--fx-from", default=None, help="FX: first day (YYYY-MM-DD; default: every day).")
+@click.option("--freight-lane", default=None, help="Freight: a lane id ...")
+@click.option(
+    "--freight-destination",
+    default=None,
+    help="Freight: ... or a destination, with --freight-mode.",
+)
+@click.option("--freight-mode", default=None, help="Freight: ocean, air, express or rail.")
+@click.option(
+    "--freight-cost-per-kg",
+    default=None,
+    help="Freight: the lane's new rate per kg (its currency).",
+)
+@click.option(
+    "--freight-change",
+    default=None,
+    help="Freight: or a relative change of its rates, e.g. 0.3 or 30%.",
+)
+@click.option(
+    "--freight-from", default=None, help="Freight: first day (YYYY-MM-DD; default: every day)."
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Days priced (default: nightly's, 7); a change starting later needs more.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Report folder (default: out/whatif/<name or timestamp>/ in the data folder).",
+)  # fmt: skip
+def whatif(
+    data_dir: Path | None,
+    scenario_file: Path | None,
+    name: str | None,
+    days: int | None,
+    out: Path | None,
+    **flags: str | None,
+) -> None:
+    """What if a tariff, an FX rate or a freight cost changed: tonight's recommended prices,
+    landed cost, margin, units and profit before and after, per marketplace and category.
+
+    Reads the warehouse only (run the pipeline first); writes a report (CSV per listing,
+    Markdown with a plot) to out/whatif/. Changes combine: the flags' and the file's.
+    """
+    from tabulate import tabulate
+
+    from ml.pricing import whatif as wi
+
+    try:
+        data = wi.load_scenario_file(scenario_file) if scenario_file else {}
+        data = wi.with_changes(data, wi.changes_from_flags(flags))
+        chosen = wi.parse_scenario(data, name)
+        paths = DataPaths.from_env(data_dir)
+        horizon = days or wi.DEFAULT_HORIZON_DAYS
+        folder = wi.report_folder(paths, chosen, out, datetime.now())
+        result = wi.run_whatif(paths, chosen, horizon_days=horizon)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    files = wi.write_report(result, folder)
+    click.echo("\n".join(wi.headline(result)))
+    hit = result.groups[result.groups["affected"] > 0]
+    if len(hit):
+        click.echo("")
+        click.echo(
+            tabulate(wi.groups_table(hit), headers="keys", tablefmt="github", showindex=False)
+        )
+        others = len(result.groups) - len(hit)
+        if others:
+            click.echo(f"({others} other marketplace x category groups unchanged: see the report)")
+    click.echo(f"\nReport: {folder}/ ({', '.join(p.name for p in files.values())})")
+
+
 @main.group(name="import")
 def import_group() -> None:
     """Import a public dataset, your own order exports or the US tariff schedule into the raw
