@@ -191,6 +191,38 @@ def optimizer_input(
 RULES_TABLE = "staging.stg_raw__pricing_rules"
 
 
+@dataclass(frozen=True)
+class PricingInput:
+    days: pd.DataFrame  # ``listing_days``
+    frame: pd.DataFrame  # ``optimizer_input``: what the optimizer reads
+    rules_table: pd.DataFrame  # the seller's rule rows (empty without any)
+    rules: dict[tuple[str, str], PricingRules] | None  # per listing (None: the defaults)
+
+
+def pricing_input(
+    con: duckdb.DuckDBPyConnection,
+    estimates: ElasticityEstimates,
+    horizon_days: int,
+    days_to_replenish: float,
+    default_rules: PricingRules = DEFAULT_RULES,
+) -> PricingInput:
+    """Tonight's optimizer input and rules, as the nightly recommendations (and a what-if's
+    baseline) price them."""
+    from .rules import rules_for_listings
+
+    days = listing_days(con, horizon_days)
+    if days.empty:
+        raise ValueError(
+            "no forecast to price: run the forecast first (the `forecast` job or `make run`)"
+        )
+    frame = optimizer_input(
+        days, landed_costs(con, days), stock_positions(con), estimates, days_to_replenish
+    )
+    table = seller_rules(con)
+    rules = rules_for_listings(table, frame, default_rules) if len(table) else None
+    return PricingInput(days, frame, table, rules)
+
+
 def seller_rules(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The seller's accepted pricing rules (none when the entity is absent)."""
     found = has_table(con, "staging", "stg_raw__pricing_rules")
@@ -207,22 +239,14 @@ def recommend(
 ) -> Recommendations:
     """Price every listing of the served forecast over ``horizon_days`` under the seller's
     rules (``pricing_rules``, else ``default_rules``); store and export."""
-    from .rules import describe_rules_source, rules_for_listings
+    from .rules import describe_rules_source
 
     con = duckdb.connect(str(paths.warehouse))
     try:
-        days = listing_days(con, horizon_days)
-        if days.empty:
-            raise ValueError(
-                "no forecast to price: run the forecast first (the `forecast` job or `make run`)"
-            )
-        frame = optimizer_input(
-            days, landed_costs(con, days), stock_positions(con), estimates, days_to_replenish
-        )
-        table = seller_rules(con)
-        rules = rules_for_listings(table, frame, default_rules) if len(table) else None
+        tonight = pricing_input(con, estimates, horizon_days, days_to_replenish, default_rules)
+        frame, table = tonight.frame, tonight.rules_table
         rules_line = describe_rules_source(table, frame, default_rules)
-        rows = optimize_prices(frame, rules, default_rules=default_rules)
+        rows = optimize_prices(frame, tonight.rules, default_rules=default_rules)
         write_table(con, rows)
     finally:
         con.close()

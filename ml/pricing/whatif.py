@@ -52,17 +52,13 @@ import pandas as pd
 from ml import contract
 from ml.settings import DataPaths
 
+from .elasticity import ElasticityEstimates
 from .nightly import (
     DEFAULT_HORIZON_DAYS,
     PREFERRED_MODE,
     RECOMMENDATIONS_TABLE,
-    landed_costs,
-    listing_days,
-    optimizer_input,
-    read_estimates,
+    pricing_input,
     recommend,
-    seller_rules,
-    stock_positions,
 )
 from .optimizer import DEFAULT_RULES, net_of_vat_share, optimize_prices
 
@@ -1072,27 +1068,31 @@ def stored_price_differences(con: duckdb.DuckDBPyConnection, before: pd.DataFram
     return int(differs.sum())
 
 
+def champion_estimates(paths: DataPaths) -> ElasticityEstimates:
+    """The elasticities tonight's prices used: ``models:/price_response@champion``."""
+    from ml.registry import ChampionUnavailableError, TrackingStore
+
+    from .registry import load_champion_estimates
+
+    try:
+        return load_champion_estimates(TrackingStore.from_paths(paths))[0]
+    except (LookupError, ChampionUnavailableError) as error:
+        raise WhatIfError(f"{error} (run the pipeline first: `make run`)") from None
+
+
 def run_whatif(
     paths: DataPaths, scenario: Scenario, *, horizon_days: int = DEFAULT_HORIZON_DAYS
 ) -> WhatIf:
     """Tonight's recommendations before and after ``scenario``, read-only."""
-    from .rules import rules_for_listings
-
     con = open_warehouse(paths)
     try:
         check_scenario(scenario, read_known_values(con))
-        estimates = read_estimates(paths)
-        days = listing_days(con, horizon_days)
-        if days.empty:
-            raise WhatIfError(
-                "no forecast to price: run the forecast first (the `forecast` job or `make run`)"
-            )
-        # as nightly.recommend builds it
-        frame = optimizer_input(
-            days, landed_costs(con, days), stock_positions(con), estimates, DAYS_TO_REPLENISH
-        )
-        table = seller_rules(con)
-        rules = rules_for_listings(table, frame, DEFAULT_RULES) if len(table) else None
+        estimates = champion_estimates(paths)
+        try:  # as nightly.recommend builds it
+            tonight = pricing_input(con, estimates, horizon_days, DAYS_TO_REPLENISH)
+        except ValueError as error:
+            raise WhatIfError(str(error)) from None
+        days, frame, rules = tonight.days, tonight.frame, tonight.rules
         keys = [*LISTING_KEY, "date"]
         components = frame[keys].merge(
             cost_components(con, days), on=keys, how="left", validate="one_to_one"
