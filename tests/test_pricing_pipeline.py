@@ -83,6 +83,7 @@ def test_the_asset_shows_counts_a_plot_and_a_preview(pipeline_run):
     assert event is not None and event.asset_materialization is not None
     metadata = event.asset_materialization.metadata
     assert {"by_status", "by_guardrail", "by_reason", "plot", "preview", "rules"} <= set(metadata)
+    assert {"pass_through", "cost_driven_changes", "cost_driven_preview"} <= set(metadata)
     assert "data:image/png;base64," in str(metadata["plot"].value)
 
 

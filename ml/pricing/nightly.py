@@ -339,6 +339,30 @@ def summary_counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
+COST_REASONS = ("tariff", "fx", "freight")
+
+
+def cost_driven_changes(rows: pd.DataFrame) -> pd.DataFrame:
+    """The first day's changed listings whose reason is a landed-cost move (a tariff, FX or
+    freight), largest change first: what a new tariff file re-priced, and by how much."""
+    first = rows[(rows["date"] == rows["date"].min()) & (rows["status"] == "changed")]
+    pattern = r"(?:^|;)(?:" + "|".join(COST_REASONS) + r")(?:;|$)"
+    hit = first["reason_codes"].fillna("").astype(str).str.contains(pattern, regex=True)
+    out = first[hit.to_numpy(bool)].copy()
+    out["change_pct"] = 100 * (out["recommended_price"] / out["current_price"] - 1)
+    out = out.sort_values("change_pct", key=lambda c: c.abs(), ascending=False)
+    columns = [
+        "sku",
+        "marketplace",
+        "current_price",
+        "recommended_price",
+        "change_pct",
+        "landed_cost_change",
+        "reason_codes",
+    ]
+    return out[columns].reset_index(drop=True)
+
+
 def price_change_plot(rows: pd.DataFrame) -> bytes:
     """Per marketplace, the distribution of the first day's recommended change (%)."""
     from ml.forecast.plots import _pyplot, _save

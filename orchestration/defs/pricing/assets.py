@@ -101,7 +101,12 @@ def price_elasticities(
 def price_recommendations(
     context: dg.AssetExecutionContext, kuajing: KuajingResource
 ) -> dg.MaterializeResult:
-    from ml.pricing.nightly import price_change_plot, recommend, summary_counts
+    from ml.pricing.nightly import (
+        cost_driven_changes,
+        price_change_plot,
+        recommend,
+        summary_counts,
+    )
     from ml.pricing.optimizer import pass_through
     from ml.pricing.registry import load_champion_estimates
     from ml.registry import ChampionUnavailableError, TrackingStore
@@ -117,6 +122,11 @@ def price_recommendations(
     context.log.info(outcome.rules)
     context.log.info(f"listing-days by status: {counts['by_status']}")
     passed = pass_through(rows)
+    cost_driven = cost_driven_changes(rows)
+    if len(cost_driven):
+        context.log.info(
+            f"{len(cost_driven):,} listings re-priced for a tariff, FX or freight move"
+        )
     png = base64.b64encode(price_change_plot(rows)).decode("ascii")
     return dg.MaterializeResult(
         metadata={
@@ -125,6 +135,8 @@ def price_recommendations(
             "price_response_version": version,
             **{f"{k}": dg.MetadataValue.json(v) for k, v in counts.items()},
             "pass_through": markdown_preview(passed, rows=50),
+            "cost_driven_changes": len(cost_driven),
+            "cost_driven_preview": markdown_preview(cost_driven, rows=50),
             "plot": dg.MetadataValue.md(f"![price changes](data:image/png;base64,{png})"),
             "preview": markdown_preview(rows[[c for c in PREVIEW_COLUMNS if c in rows]]),
             "csv": dg.MetadataValue.path(str(outcome.csv)),
