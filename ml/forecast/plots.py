@@ -19,7 +19,8 @@ import pandas as pd
 SeriesKey = tuple[str, str]  # (sku, marketplace)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (every project plot draws through it)."""
     # Agg: no display on servers and in Dagster runs; imported lazily so that importing
     # ml.forecast stays cheap.
     import matplotlib
@@ -30,10 +31,11 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path | None) -> bytes:
+def save_png(fig, path: str | Path | None) -> bytes:
+    """The figure as PNG bytes (also written to ``path`` if given); the figure is closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     png = buf.getvalue()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,7 @@ def forecast_vs_actual(
     ``frame``: sku, marketplace, date, actual (may be NaN or absent), p10, p50, p90; rows of
     other models are dropped when it has a ``model`` column. Keys without rows get an empty panel.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     data = _one_model(frame, model)
@@ -95,7 +97,7 @@ def forecast_vs_actual(
     if keys:
         axes.flat[0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def feature_importance_plot(
@@ -103,7 +105,7 @@ def feature_importance_plot(
 ) -> bytes:
     """Horizontal bars of the ``top`` features by gain (``DemandForecaster.feature_importance()``:
     feature, gain), as shares of the total gain."""
-    plt = _pyplot()
+    plt = pyplot()
     imp = importance_df.sort_values("gain", ascending=False).head(top)
     total = float(importance_df["gain"].sum()) or 1.0
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(imp) + 1.2), layout="constrained")
@@ -111,7 +113,7 @@ def feature_importance_plot(
     ax.set_xlabel("share of total gain")
     ax.set_title(f"Feature importance (top {len(imp)} by gain)")
     ax.tick_params(labelsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _keys(frame: pd.DataFrame) -> list[SeriesKey]:
@@ -180,7 +182,7 @@ def forecast_overview(
     """
     from .totals import total_band
 
-    plt = _pyplot()
+    plt = pyplot()
     total = total_band(forecast, by=["marketplace", "date"])
     total["date"] = pd.to_datetime(total["date"])
     markets = sorted(set(total["marketplace"]) | set(history["marketplace"]))
@@ -199,7 +201,7 @@ def forecast_overview(
         axes.flat[0].legend(fontsize=7, loc="upper left")
     unit = _per_period(forecast["date"]) if len(forecast) else "day"
     fig.suptitle(f"Demand forecast by marketplace (units per {unit})", fontsize=11)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def top_series(forecast: pd.DataFrame, n: int = 4) -> pd.DataFrame:
@@ -215,7 +217,7 @@ def top_series_plot(forecast: pd.DataFrame, *, n: int = 3, path: str | Path | No
     """The ``n`` top SKUs by forecast mean of each marketplace (one row of panels per
     marketplace, largest first), each with its mean and its own P10-P90 band.
     ``forecast``: sku, marketplace, date, mean, p10, p90."""
-    plt = _pyplot()
+    plt = pyplot()
     top = top_series(forecast, n)
     markets = sorted(top["marketplace"].unique())
     ncols = max(1, min(n, int(top["rank"].max()) if len(top) else 1))
@@ -241,4 +243,4 @@ def top_series_plot(forecast: pd.DataFrame, *, n: int = 3, path: str | Path | No
         axes[0, 0].legend(fontsize=6, loc="upper left")
     unit = _per_period(forecast["date"]) if len(forecast) else "day"
     fig.suptitle(f"Top SKUs by forecast mean per marketplace (units per {unit})", fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -365,9 +365,9 @@ def cost_driven_changes(rows: pd.DataFrame) -> pd.DataFrame:
 
 def price_change_plot(rows: pd.DataFrame) -> bytes:
     """Per marketplace, the distribution of the first day's recommended change (%)."""
-    from ml.forecast.plots import _pyplot, _save
+    from ml.forecast.plots import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     first = rows[rows["date"] == rows["date"].min()]
     change = 100 * (first["recommended_price"] / first["current_price"] - 1)
     markets = sorted(first["marketplace"].unique())
@@ -378,4 +378,4 @@ def price_change_plot(rows: pd.DataFrame) -> bytes:
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_ylabel("recommended vs current price, %")
     ax.set_title(f"Price changes for {pd.Timestamp(first['date'].min()).date()}")
-    return _save(fig, None)
+    return save_png(fig, None)

@@ -1176,9 +1176,9 @@ def whatif_plot(listings: pd.DataFrame, title: str) -> bytes:
     """Left: the affected listings' expected profit over the horizon per marketplace, before
     and after (USD, so marketplaces compare). Right: per affected listing, the landed cost's
     change against the recommended price's (last day)."""
-    from ml.forecast.plots import _pyplot, _save
+    from ml.forecast.plots import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     affected = listings[listings["affected"]]
     markets = sorted(affected["marketplace"].unique())
@@ -1214,7 +1214,7 @@ def whatif_plot(listings: pd.DataFrame, title: str) -> bytes:
         right.set_title("Affected listings, last day", fontsize=10)
         right.legend(fontsize=7, ncols=2)
     fig.suptitle(title, fontsize=11)
-    return _save(fig, None)
+    return save_png(fig, None)
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
