@@ -84,13 +84,18 @@ def build_marts(paths: DataPaths, echo: Callable[[str], None]) -> None:
     )
 
 
-def generate_default(root: Path, echo: Callable[[str], None]) -> DataPaths:
+def generate_scenario(root: Path, scenario: str, echo: Callable[[str], None]) -> DataPaths:
+    """A simulated seller (``ml/simulator/scenarios/<scenario>.yaml`` or a YAML file)."""
     from ml.simulator import generate, load_scenario
 
     paths = DataPaths(root)
-    echo(f"Generating the built-in default scenario in {root}")
-    generate(load_scenario("default"), paths.ensure(), progress=True)
+    echo(f"Generating the {scenario} scenario in {root}")
+    generate(load_scenario(scenario), paths.ensure(), progress=True)
     return paths
+
+
+def generate_default(root: Path, echo: Callable[[str], None]) -> DataPaths:
+    return generate_scenario(root, "default", echo)
 
 
 def replicate_series(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.bench.forecast import build_marts, has_marts
+from ml.bench.forecast import build_marts, generate_scenario, has_marts
 from ml.bench.output import Column, Echo, text_table
 from ml.forecast.nightly import read_marts
 from ml.forecast.panel import build_panel
@@ -67,16 +67,6 @@ def error_summary(listings: pd.DataFrame) -> dict[str, dict[str, float]]:
             "mean_truth": float(rows["true_elasticity"].mean()),
         }
     return out
-
-
-def generate_scenario(root: Path, scenario: str, echo: Echo) -> DataPaths:
-    """A simulated seller (``ml/simulator/scenarios/<scenario>.yaml`` or a YAML file)."""
-    from ml.simulator import generate, load_scenario
-
-    paths = DataPaths(root)
-    echo(f"Generating the {scenario} scenario in {root}")
-    generate(load_scenario(scenario), paths.ensure(), progress=True)
-    return paths
 
 
 def run_pricing_bench(

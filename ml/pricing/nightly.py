@@ -313,20 +313,6 @@ def write_estimates(paths: DataPaths, estimates: ElasticityEstimates) -> None:
         con.close()
 
 
-def read_estimates(paths: DataPaths) -> ElasticityEstimates:
-    con = duckdb.connect(str(paths.warehouse), read_only=True)
-    try:
-        listings = _query(con, f"SELECT * EXCLUDE (estimated_at) FROM {ELASTICITIES_TABLE}")
-    except duckdb.CatalogException:
-        raise ValueError(
-            f"no {ELASTICITIES_TABLE} in {paths.warehouse}: materialize "
-            "pricing/price_elasticities first (the nightly job or `make run` does)"
-        ) from None
-    finally:
-        con.close()
-    return ElasticityEstimates(listings=listings, group_means=pd.DataFrame())
-
-
 def summary_counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Listing-days by status, by binding guardrail and by reason code."""
     reasons = rows["reason_codes"].fillna("").str.split(";").explode()
