@@ -1,10 +1,16 @@
-"""``kuajing bench pricing``: the price-response estimates, as figures.
+"""``kuajing bench pricing``: the price-response estimates and the closed-loop replay, as figures.
 
-On a data folder in the raw contract (marts are built if missing) or on the built-in default
-scenario (generated into a work folder): every listing's own-price elasticity
+On a data folder in the raw contract (marts are built if missing) or on a simulated seller (a
+scenario, generated into a work folder): every listing's own-price elasticity
 (``ml.pricing.elasticity``), identified or pooled, their distribution by category and
 marketplace, and, where the folder holds the simulator's ground truth, the absolute error
 against the true elasticity at the reference price (identified and pooled listings apart).
+
+On a scenario the elasticities are estimated from the history before the 90-day holdout, and the
+holdout is replayed day by day through the simulator with each pricing policy
+(``ml.pricing.replay``): kuajing, the oracle, cost-plus, keep-price and FX parity; their profit,
+revenue, units, margin and profit after the holdout's first duty change, kuajing's guardrail
+violations and the seconds to re-price 10,000 listings.
 """
 
 from __future__ import annotations
@@ -21,10 +27,20 @@ from ml.bench.forecast import build_marts, generate_scenario, has_marts
 from ml.bench.output import Column, Echo, text_table
 from ml.forecast.nightly import read_marts
 from ml.forecast.panel import build_panel
+from ml.pricing import replay
 from ml.pricing.elasticity import ElasticityEstimates, estimate_elasticities
 from ml.settings import DataPaths
+from ml.simulator.engine import holdout_days
 
 TARGETS = {"median_abs_error_identified_max": 0.25}
+REPLAY_TARGETS = {
+    "profit_vs_oracle_min": 0.95,  # on constant-elasticity scenarios
+    "profit_vs_oracle_min_other_shapes": 0.90,  # linear or logit response
+    "uplift_over_each_baseline_min": 0.10,
+    "guardrail_violations_max": 0,
+    "reprice_10k_seconds_max": 60.0,
+}
+BASELINES = ("cost_plus", "keep_price", "fx_parity")
 LISTING_COLUMNS = ("sku", "marketplace", "category", "elasticity", "se", "status", "own", "own_se")
 
 
@@ -72,24 +88,101 @@ def error_summary(listings: pd.DataFrame) -> dict[str, dict[str, float]]:
 def run_pricing_bench(
     data_dir: Path | None, scenario: str = "default", echo: Echo = print
 ) -> dict[str, Any]:
-    """Estimate every listing's elasticity on ``data_dir`` (default: a simulated seller of
-    ``scenario``, the built-in default one unless named)."""
+    """Estimate every listing's elasticity on ``data_dir``; without one, on a simulated seller
+    of ``scenario`` (the built-in default unless named), from the history before its holdout,
+    then replay the holdout with every pricing policy."""
     with tempfile.TemporaryDirectory(prefix="kuajing-bench-pricing-") as tmp:
+        world = None
         if data_dir is None:
+            from ml.simulator import load_scenario
+            from ml.simulator.world import build_world
+
             paths = generate_scenario(Path(tmp) / "scenario", scenario, echo)
+            world = build_world(load_scenario(scenario))
             source = f"simulated {scenario} scenario"
         else:
             paths, source = DataPaths(data_dir), str(data_dir)
         if not has_marts(paths):
             build_marts(paths, echo)
         demand, skus, markets = read_marts(paths)
+        if world is not None:
+            holdout_start = pd.Timestamp(world.date_of(holdout_days(world).start))
+            demand = demand[pd.to_datetime(demand["demand_date"]) < holdout_start]
+            echo(f"Estimating from the history before the holdout ({holdout_start.date()} on)")
         panel = build_panel(demand, skus=skus, marketplaces=markets, grain="auto")
         echo(f"Estimating {panel.n_series:,} listings' elasticities ({panel.grain} periods)")
         started = time.perf_counter()
         estimates = estimate_elasticities(panel)
         seconds = time.perf_counter() - started
         truth_dir = paths.truth if (paths.truth / "meta.json").exists() else None
-        return report(estimates, source, panel.grain, seconds, truth_dir)
+        out = report(estimates, source, panel.grain, seconds, truth_dir)
+        if world is not None:
+            out["closed_loop"] = closed_loop(world, estimates.listings, echo)
+        return out
+
+
+def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str, Any]:
+    """Replay the holdout of ``world`` with every pricing policy (``ml.pricing.replay``)."""
+    from ml.simulator.demand import DemandModel
+
+    days = holdout_days(world)
+    shock = replay.first_duty_change(world, days)
+    kuajing = replay.KuajingPricing(estimates)
+    policies: list[replay.HoldoutPolicy] = [
+        kuajing,
+        replay.OraclePricing(DemandModel.of(world)),
+        replay.CostPlus(),
+        replay.KeepPrice(),
+        replay.FxParity(),
+    ]
+    results = {}
+    for policy in policies:
+        echo(f"Replaying the {len(days)}-day holdout with {policy.name}")
+        results[policy.name] = replay.outcome(world, replay.replay(world, policy, days), shock)
+    decisions = pd.concat(kuajing.decisions, ignore_index=True)
+    violations = replay.guardrail_violations(decisions)
+    reprice = replay.repricing_seconds(kuajing.last_frame)
+    shape = world.scenario.price_response
+    return summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
+
+
+def summarize(
+    results: dict[str, dict[str, Any]],
+    violations: dict[str, int],
+    reprice_seconds: float,
+    shape: str,
+    first_day,
+    shock: int | None,
+    world,
+) -> dict[str, Any]:
+    """The policies' table with kuajing's ratios, and the verdict on each target."""
+    profit = {name: r["profit_usd"] for name, r in results.items()}
+    vs_oracle = profit["kuajing"] / profit["oracle"] if profit["oracle"] > 0 else None
+    uplift = {b: profit["kuajing"] / profit[b] - 1.0 for b in BASELINES if profit[b] > 0}
+    floor = REPLAY_TARGETS[
+        "profit_vs_oracle_min" if shape == "constant" else "profit_vs_oracle_min_other_shapes"
+    ]
+    verdict = {
+        "profit_vs_oracle": None if vs_oracle is None else bool(vs_oracle >= floor),
+        "uplift_over_each_baseline": bool(
+            len(uplift) == len(BASELINES)
+            and min(uplift.values()) >= REPLAY_TARGETS["uplift_over_each_baseline_min"]
+        ),
+        "guardrail_violations": violations["total"] <= REPLAY_TARGETS["guardrail_violations_max"],
+        "reprice_10k_seconds": reprice_seconds < REPLAY_TARGETS["reprice_10k_seconds_max"],
+    }
+    return {
+        "holdout_start": str(first_day),
+        "price_response": shape,
+        "duty_change_day": None if shock is None else str(world.date_of(shock)),
+        "policies": [{"policy": n, **r} for n, r in results.items()],
+        "kuajing_vs_oracle": vs_oracle,
+        "kuajing_uplift": uplift,
+        "guardrail_violations": violations,
+        "reprice_10k_seconds": round(reprice_seconds, 2),
+        "targets": {**REPLAY_TARGETS, "profit_vs_oracle_applied": floor},
+        "verdict": verdict,
+    }
 
 
 def report(
@@ -168,7 +261,53 @@ def format_table(report: dict[str, Any]) -> str:
             ),
             "Targets: " + ", ".join(f"{k} {_word(v)}" for k, v in report["verdict"].items()),
         ]
+    if "closed_loop" in report:
+        lines += ["", *format_closed_loop(report["closed_loop"])]
     return "\n".join(lines)
+
+
+def format_closed_loop(loop: dict[str, Any]) -> list[str]:
+    shock = loop["duty_change_day"]
+    v, g = loop["verdict"], loop["guardrail_violations"]
+    rows = [
+        {
+            **r,
+            "profit_k": r["profit_usd"] / 1e3,
+            "revenue_k": r["revenue_usd"] / 1e3,
+            "after_k": None
+            if r["profit_after_shock_usd"] is None
+            else r["profit_after_shock_usd"] / 1e3,
+        }
+        for r in loop["policies"]
+    ]
+    uplift = ", ".join(f"{b} {u:+.1%}" for b, u in loop["kuajing_uplift"].items())
+    return [
+        f"Closed loop: the holdout from {loop['holdout_start']} replayed day by day "
+        f"({loop['price_response']} price response"
+        + (f"; first duty change {shock}" if shock else "; no duty change in the holdout")
+        + "), profit in USD thousands:",
+        *text_table(
+            [
+                Column("policy", 12),
+                Column("profit_k", 10, ",.1f"),
+                Column("revenue_k", 11, ",.1f"),
+                Column("units", 9, ","),
+                Column("margin", 8, ".1%"),
+                Column("after_k", 9, ",.1f"),
+                Column("stockout_share", 15, ".1%"),
+            ],
+            rows,
+        ),
+        "(after_k: profit in the 30 days from the first duty change)",
+        f"kuajing / oracle profit: {loop['kuajing_vs_oracle']:.3f} "
+        f"(target >= {loop['targets']['profit_vs_oracle_applied']:.2f}); uplift: {uplift} "
+        f"(target >= +{loop['targets']['uplift_over_each_baseline_min']:.0%} each)",
+        f"Guardrail violations: {g['total']} of {g['checked']:,} priced listing-days "
+        f"({g['paused']} paused, {g['markdowns_past_daily_limit']} markdowns past the daily "
+        "limit for excess stock); re-pricing 10,000 listings took "
+        f"{loop['reprice_10k_seconds']} s",
+        "Targets: " + ", ".join(f"{k} {_word(x)}" for k, x in v.items()),
+    ]
 
 
 def _word(met: bool | None) -> str:

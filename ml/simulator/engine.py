@@ -193,6 +193,12 @@ def _fx_index(world: World) -> np.ndarray:
     return np.array([row.get(c, len(world.fx_currencies)) for c in ccy], dtype=np.int64)
 
 
+def series_fx(world: World, days: np.ndarray | range) -> np.ndarray:
+    """Day x series: USD per unit of each listing's currency on each of ``days``."""
+    fx = np.vstack([world.fx, np.ones((1, world.fx.shape[1]))])  # the last row is USD
+    return fx[_fx_index(world)][:, np.asarray(days)].T
+
+
 def _book(stock: Stock, deliveries: list[HubDelivery]) -> None:
     """Supplier orders placed before the history land at the hub on their confirmed day."""
     for d in deliveries:

@@ -424,12 +424,42 @@ class DutyOutlook:
         return self._timeline[w.duty_group, first_day : last_day + 1]
 
 
-def _target_rule(world_inputs, n_hist: int) -> Callable[[int, np.ndarray], np.ndarray]:
-    """The seller's cost-plus target list price of listings ``rows`` on day ``t`` (before price
-    endings): landed cost (goods, ocean freight, insurance, the day's duty, the fulfilment fee at
-    the day's FX) grossed up for the referral fee and margin, in local currency with VAT where
-    prices include it. Days after the history are priced at the last known FX rate."""
-    cat, s, fx, fx_idx, codes, duty, lanes = world_inputs
+@dataclass(frozen=True)
+class ListingEconomics:
+    """What one unit of each listing costs the seller and what it keeps of a price.
+
+    Landed cost in USD: goods, ocean freight (1.2 x the lane's rate per kg), insurance, the
+    duty of the day on the customs value (CIF or FOB by marketplace) and the fulfilment fee at
+    the day's FX. Of a displayed price the seller keeps ``kept_share``: the price net of VAT
+    (where prices include it) less the referral fee on the displayed price.
+    """
+
+    cost: np.ndarray  # USD, by series
+    freight: np.ndarray
+    insurance: np.ndarray
+    customs_value: np.ndarray
+    fee_local: np.ndarray  # fulfilment fee, local currency
+    referral: np.ndarray
+    vat_mult: np.ndarray  # 1 + VAT where displayed prices include it, else 1
+    margin: np.ndarray  # the simulated seller's target margin
+
+    def landed_usd(self, rows: np.ndarray, duty: np.ndarray, fx: np.ndarray) -> np.ndarray:
+        """Landed cost per unit in USD of listings ``rows`` at ``duty`` and ``fx`` (USD per
+        unit of local currency)."""
+        return (
+            self.cost[rows]
+            + self.freight[rows]
+            + self.insurance[rows]
+            + duty * self.customs_value[rows]
+            + self.fee_local[rows] * fx
+        )
+
+    @property
+    def kept_share(self) -> np.ndarray:
+        return 1.0 / self.vat_mult - self.referral
+
+
+def _economics(cat: pd.DataFrame, s: pd.DataFrame, lanes: list) -> ListingEconomics:
     sku_idx = s["sku_idx"].to_numpy()
     mk = [MARKETPLACES[m] for m in s["marketplace"]]
     ocean = {ln.destination: ln for ln in lanes if ln.mode == "ocean"}
@@ -438,30 +468,40 @@ def _target_rule(world_inputs, n_hist: int) -> Callable[[int, np.ndarray], np.nd
     freight = np.array([ocean[m.code].cost_per_kg for m in mk]) * weight * 1.2
     insurance = cost * 0.003
     cif = np.array([m.customs_basis == "CIF" for m in mk])
-    customs_value = np.where(cif, cost + freight + insurance, cost)
-    fee_local = (
-        np.array([m.fulfilment_fee_per_unit for m in mk])
-        + np.array([m.fulfilment_fee_per_kg for m in mk]) * weight
+    return ListingEconomics(
+        cost=cost,
+        freight=freight,
+        insurance=insurance,
+        customs_value=np.where(cif, cost + freight + insurance, cost),
+        fee_local=np.array([m.fulfilment_fee_per_unit for m in mk])
+        + np.array([m.fulfilment_fee_per_kg for m in mk]) * weight,
+        referral=np.array([m.referral_fee_rate for m in mk]),
+        vat_mult=np.array([1 + m.vat_rate if m.prices_include_vat else 1.0 for m in mk]),
+        margin=s["margin"].to_numpy(),
     )
-    referral = np.array([m.referral_fee_rate for m in mk])
-    vat_mult = np.array([1 + m.vat_rate if m.prices_include_vat else 1.0 for m in mk])
+
+
+def listing_economics(world: World) -> ListingEconomics:
+    return _economics(world.catalog, world.series, world.lanes)
+
+
+def _target_rule(world_inputs, n_hist: int) -> Callable[[int, np.ndarray], np.ndarray]:
+    """The seller's cost-plus target list price of listings ``rows`` on day ``t`` (before price
+    endings): landed cost (``ListingEconomics``) grossed up for the referral fee and margin, in
+    local currency with VAT where prices include it. Days after the history are priced at the
+    last known FX rate."""
+    cat, s, fx, fx_idx, codes, duty, lanes = world_inputs
+    econ = _economics(cat, s, lanes)
     ccy = s["currency"].to_numpy()
     fx_row = np.array([fx_idx.get(c, -1) for c in ccy])
     fx_t = np.where(fx_row[:, None] >= 0, fx[np.maximum(fx_row, 0)], 1.0)  # series x day
     fx_t[:, n_hist:] = fx_t[:, [n_hist - 1]]  # the future is priced at the last known rate
-    margin = s["margin"].to_numpy()
 
     def target(t: int, rows: np.ndarray) -> np.ndarray:
         f = fx_t[rows, t]
-        landed = (
-            cost[rows]
-            + freight[rows]
-            + insurance[rows]
-            + duty[codes[rows], t] * customs_value[rows]
-            + fee_local[rows] * f
-        )
-        net_usd = landed / (1 - referral[rows] - margin[rows])
-        return net_usd / f * vat_mult[rows]
+        landed = econ.landed_usd(rows, duty[codes[rows], t], f)
+        net_usd = landed / (1 - econ.referral[rows] - econ.margin[rows])
+        return net_usd / f * econ.vat_mult[rows]
 
     return target
 

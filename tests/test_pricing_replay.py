@@ -1,0 +1,228 @@
+"""The closed-loop pricing replay: policies price the simulator's holdout day by day."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ml.pricing import replay as rp
+from ml.pricing.optimizer import DEFAULT_RULES, ending_nearest
+from ml.simulator import load_scenario, simulate
+from ml.simulator.demand import DemandModel
+from ml.simulator.reference import MARKETPLACES
+from ml.simulator.world import build_world
+
+HOLDOUT = 20
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world(load_scenario("small"))
+
+
+@pytest.fixture(scope="module")
+def days(world):
+    return range(world.n_hist - HOLDOUT, world.n_hist)
+
+
+class Recorder:
+    """Wraps a holdout policy and keeps each day's observation figures and prices."""
+
+    def __init__(self, policy):
+        self.policy, self.name, self.days = policy, policy.name, []
+
+    def start(self, facts, economics):
+        self.facts, self.economics = facts, economics
+        self.policy.start(facts, economics)
+
+    def prices(self, obs, planned):
+        out = np.array(self.policy.prices(obs, planned), dtype=float)
+        self.days.append(
+            {
+                "listed": obs.listed.copy(),
+                "previous": np.array(obs.list_price),
+                "fx": np.array(obs.fx_usd),
+                "landed": rp.landed_local(self.economics, obs),
+                "planned": planned.copy(),
+                "price": out,
+            }
+        )
+        return out
+
+
+class SellersPlan:
+    name = "plan"
+
+    def start(self, facts, economics):
+        pass
+
+    def prices(self, obs, planned):
+        return planned
+
+
+def test_a_policy_that_keeps_the_sellers_plan_replays_the_sellers_own_run(world, days):
+    """Same decisions, same draws: the warm-up and the switch to the policy change nothing."""
+    seller = simulate(world)
+    run = rp.replay(world, SellersPlan(), days)
+    assert run.days.tolist() == list(days)
+    assert np.array_equal(run.sales, seller.history.sales()[days.start :])
+    assert np.array_equal(run.shown, seller.history.shown_price()[days.start :])
+    assert run.sales.sum() > 0
+
+
+def test_keep_price_holds_every_listed_price(world, days):
+    recorder = Recorder(rp.KeepPrice())
+    rp.replay(world, recorder, days)
+    held = recorder.days[0]["price"]
+    for d in recorder.days[1:]:
+        both = d["listed"] & recorder.days[0]["listed"]
+        assert np.array_equal(d["price"][both], held[both])
+
+
+def test_the_profit_is_units_times_price_kept_less_landed_cost(world, days):
+    """A slow loop over listing-days with the marketplace table and the catalogue."""
+    run = rp.replay(world, rp.KeepPrice(), days)
+    profit, revenue = rp.daily_profit(world, run)
+    s, cat = world.series, world.catalog
+    ocean = {ln.destination: ln.cost_per_kg for ln in world.lanes if ln.mode == "ocean"}
+    fx_row = {c: i for i, c in enumerate(world.fx_currencies)}
+    checked = 0
+    for j, t in enumerate(run.days[:5]):
+        for i in np.flatnonzero(run.sales[j])[:40]:
+            mk = MARKETPLACES[s["marketplace"].iat[i]]
+            sku = cat.iloc[int(s["sku_idx"].iat[i])]
+            fx = world.fx[fx_row[mk.currency], t] if mk.currency in fx_row else 1.0
+            freight = ocean[mk.code] * sku["weight_kg"] * 1.2
+            insurance = sku["cost_usd"] * 0.003
+            customs = sku["cost_usd"] + (freight + insurance if mk.customs_basis == "CIF" else 0)
+            duty = world.duty[world.duty_group[i], t] * customs
+            fee = mk.fulfilment_fee_per_unit + mk.fulfilment_fee_per_kg * sku["weight_kg"]
+            landed = sku["cost_usd"] + freight + insurance + duty + fee * fx
+            vat = mk.vat_rate if mk.prices_include_vat else 0.0
+            price = run.shown[j, i]
+            kept = price / (1 + vat) - mk.referral_fee_rate * price
+            units = run.sales[j, i]
+            assert profit[j, i] == pytest.approx(units * (kept * fx - landed), rel=1e-9)
+            assert revenue[j, i] == pytest.approx(units * price * fx, rel=1e-9)
+            checked += 1
+    assert checked > 20
+    totals = rp.outcome(world, run, None)
+    assert totals["profit_usd"] == pytest.approx(profit.sum())
+    assert totals["units"] == run.sales.sum()
+
+
+def test_the_oracle_prices_with_the_true_response():
+    """Its units at any price are the truth's: the day's level at the reference price times
+    the true price effect (here a logit with a reference-price loss)."""
+    w = build_world(load_scenario("small", {"price_response": "logit", "reference_effect": 1.0}))
+    m = DemandModel.of(w)
+    t, i = w.n_hist - 5, 3
+    level = m.mean(t, m.ref_price, np.zeros(len(m.base)), np.zeros(len(m.base)))[i]
+    units = rp.true_units(m, i, level)
+    for x in (0.7, 1.0, 1.3):
+        shown = m.ref_price.copy()
+        shown[i] *= x
+        truth = m.mean(t, shown, np.zeros(len(m.base)), np.zeros(len(m.base)))[i]
+        assert units(np.array([m.ref_price[i] * x]))[0] == pytest.approx(truth)
+
+
+def test_cost_plus_is_one_markup_on_the_days_landed_cost(world, days):
+    recorder = Recorder(rp.CostPlus())
+    rp.replay(world, recorder, days)
+    policy, econ = recorder.policy, recorder.economics
+    assert 0.0 < policy.markup < 3.0
+    offsets = rp.ending_offsets(recorder.facts.marketplace)
+    for d in recorder.days:
+        on = d["listed"]
+        target = ending_nearest(d["landed"] * (1 + policy.markup) / econ.kept_share, offsets)
+        moved = on & (d["price"] != d["previous"])
+        assert np.allclose(d["price"][moved], target[moved])
+        held = on & ~moved
+        assert (np.abs(target[held] / d["previous"][held] - 1) < 0.01 + 1e-9).all()
+
+
+def test_fx_parity_follows_the_us_price_at_the_days_fx(world, days):
+    recorder = Recorder(rp.FxParity())
+    rp.replay(world, recorder, days)
+    policy, facts = recorder.policy, recorder.facts
+    follows = (policy.ref_row >= 0) & (facts.marketplace != "US")
+    assert follows.any() and set(policy.premium) <= set(facts.marketplace)
+    for d in recorder.days:
+        on = d["listed"] & follows
+        us = policy.ref_row[on]
+        converted = d["planned"][us] * d["fx"][us] / d["fx"][on]
+        premium = pd.Series(facts.marketplace[on]).map(policy.premium).to_numpy()
+        moved = d["price"][on] != d["previous"][on]
+        gap = np.abs(d["price"][on] / (converted * (1 + premium)) - 1)
+        assert (gap[moved] < 0.15).all()  # price endings, not another rule
+        # US listings keep the seller's own plan
+        us_rows = d["listed"] & (facts.marketplace == "US")
+        assert np.array_equal(d["price"][us_rows], d["planned"][us_rows])
+
+
+def test_the_guardrail_check_finds_each_kind_of_violation():
+    base = {
+        "previous_price": 20.0,
+        "recommended_price": 21.0,
+        "landed_cost_local": 10.0,
+        "recent_avg_price": 20.0,
+        "vat_rate": 0.0,
+        "prices_include_vat": False,
+        "referral_fee_rate": 0.15,
+        "status": "changed",
+        "reason_codes": "demand",
+    }
+    rows = pd.DataFrame(
+        [
+            base,  # fine
+            {**base, "recommended_price": 12.0, "previous_price": 12.5},  # below the floor
+            {**base, "recommended_price": 41.0, "previous_price": 39.0},  # above 2 x recent
+            {**base, "recommended_price": 23.0},  # +15 % in a day
+            {**base, "recommended_price": 16.0, "reason_codes": "stock"},  # markdown: allowed
+            {**base, "recommended_price": 5.0, "status": "paused"},  # paused: apart
+        ]
+    )
+    v = rp.guardrail_violations(rows, DEFAULT_RULES)
+    assert v == {
+        "checked": 5,
+        "paused": 1,
+        "below_margin_floor": 1,
+        "above_max_price": 1,
+        "over_daily_limit": 1,
+        "markdowns_past_daily_limit": 1,
+        "total": 3,
+    }
+
+
+def test_kuajing_falls_back_to_its_marketplaces_median_elasticity():
+    est = pd.DataFrame(
+        {"sku": ["A", "B", "C"], "marketplace": ["US", "US", "DE"], "elasticity": [-1, -3, -2.5]}
+    )
+    got = rp.elasticity_by_series(
+        est, np.array(["A", "Z", "Z", "Y"]), np.array(["US", "US", "DE", "JP"])
+    )
+    assert got.tolist() == [-1.0, -2.0, -2.5, -2.5]
+
+
+@pytest.mark.slow
+def test_the_bench_replays_every_policy_on_a_scenario(tmp_path):
+    """The small seller, end to end: estimates before the holdout, five policies, the
+    targets' verdicts, and no guardrail broken by kuajing."""
+    from ml.bench.pricing import format_table, run_pricing_bench
+
+    scenario = load_scenario("small").to_dict()
+    scenario.update(name="small_bench", data_issues={})
+    path = tmp_path / "small_bench.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    report = run_pricing_bench(None, str(path), echo=lambda _: None)
+    loop = report["closed_loop"]
+    names = [p["policy"] for p in loop["policies"]]
+    assert names == list(rp.POLICY_NAMES)
+    profit = {p["policy"]: p["profit_usd"] for p in loop["policies"]}
+    assert profit["oracle"] > max(profit["cost_plus"], profit["keep_price"])
+    assert loop["guardrail_violations"]["total"] == 0
+    assert loop["verdict"]["guardrail_violations"] is True
+    assert loop["kuajing_vs_oracle"] == pytest.approx(profit["kuajing"] / profit["oracle"])
+    assert "Closed loop" in format_table(report)
