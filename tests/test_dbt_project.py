@@ -606,6 +606,38 @@ def test_forecast_plan_read_from_the_mart_equals_the_raw_plan(planned, tmp_path)
     assert list(kettle_de["discount_pct"][:3]) == [0.15, 0.15, 0.0]
 
 
+def test_published_prices_replace_the_price_list_on_their_days(tmp_path):
+    """What the last pricing run published (pricing.planned_prices) is the plan on its days;
+    the price list holds on the others, and promotions stay."""
+    warehouse = build_warehouse(tmp_path / "warehouse.duckdb", planned_world())
+    run_dbt(
+        ["build", "--select", "+fct_price_plan", "--exclude", "test_type:data"], warehouse, tmp_path
+    )
+    assert query(warehouse, "select count(*) from pricing.planned_prices") == [(0,)]  # the hook
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(
+            "insert into pricing.planned_prices values "
+            "('KETTLE', 'US', DATE '2026-03-16', 39.99), ('KETTLE', 'US', DATE '2026-03-17', 39.99)"
+        )
+    finally:
+        con.close()
+    run_dbt(["build", "--select", "fct_price_plan"], warehouse, tmp_path)
+    us = {
+        r[0]: r[1:]
+        for r in query(
+            warehouse,
+            "select demand_date, list_price_local, price_source, discount_pct "
+            "from marts.fct_price_plan where sku = 'KETTLE' and marketplace = 'US' "
+            "and demand_date between '2026-03-15' and '2026-03-18'",
+        )
+    }
+    assert us[D(2026, 3, 15)] == (44.99, "price_list", 0.1)
+    assert us[D(2026, 3, 16)] == (39.99, "published", 0.25)  # the promotion stays
+    assert us[D(2026, 3, 17)] == (39.99, "published", 0.1)
+    assert us[D(2026, 3, 18)][:2] == (44.99, "price_list")
+
+
 # ---------------------------------------------------------------------------------------------
 # Incremental re-run: backfilled partitions, no duplicates
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The nightly pricing's pure parts: which re-pricings a landed-cost move explains."""
 
+import datetime as dt
+
+import duckdb
 import pandas as pd
+import pytest
 
 from ml.pricing.nightly import cost_driven_changes, summary_counts
 
@@ -33,3 +37,43 @@ def test_counts_split_the_reason_codes():
     counts = summary_counts(_rows())
     assert counts["by_status"] == {"changed": 4, "kept": 1}
     assert counts["by_reason"] == {"tariff": 2, "rule": 1, "fx": 1, "demand": 1}
+
+
+def test_published_prices_are_read_back_from_the_export(tmp_path):
+    from ml.pricing.nightly import published_prices, write_planned_prices
+    from ml.settings import DataPaths
+
+    paths = DataPaths(tmp_path)
+    rows, csv = published_prices(paths)
+    assert rows.empty and list(rows) == ["sku", "marketplace", "plan_date", "list_price_local"]
+    csv.parent.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "sku": ["007", "B"],
+            "marketplace": ["US", "DE"],
+            "date": ["2026-11-01", "2026-11-01"],
+            "effective_date": ["2026-11-01", "2026-11-01"],
+            "recommended_price": [19.99, 24.95],
+            "status": ["changed", "kept"],
+        }
+    ).to_csv(csv, index=False, encoding="utf-8-sig")
+    rows, _ = published_prices(paths)
+    assert rows["sku"].tolist() == ["007", "B"]  # SKU codes stay text
+    assert rows["list_price_local"].tolist() == [19.99, 24.95]
+    write_planned_prices(paths, rows)
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        stored = con.execute("select * from pricing.planned_prices order by sku").fetchall()
+    finally:
+        con.close()
+    assert stored == [
+        ("007", "US", dt.date(2026, 11, 1), 19.99),
+        ("B", "DE", dt.date(2026, 11, 1), 24.95),
+    ]
+    bad = pd.read_csv(csv, dtype=str).assign(recommended_price=["19.99", "n/a"])
+    bad.to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="1 rows without a positive recommended_price.*line 3"):
+        published_prices(paths)
+    bad.drop(columns="effective_date").to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="lacks the columns effective_date"):
+        published_prices(paths)

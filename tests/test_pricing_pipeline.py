@@ -102,3 +102,43 @@ def test_prices_come_from_the_registered_price_response(pipeline_run):
     assert event is not None and event.asset_materialization is not None
     used = event.asset_materialization.metadata["price_response_version"].value
     assert used == champion.version
+
+
+def test_tonights_prices_are_the_next_runs_planned_prices(pipeline_run, tmp_path):
+    """The loop: the next run's pricing/planned_prices reads the published export, and the
+    price plan the forecast reads plans those prices on their days. On a copy of the run."""
+    import shutil
+    import subprocess
+    import sys
+
+    from ml.settings import PROJECT_ROOT
+
+    data = tmp_path / "data"
+    shutil.copytree(pipeline_run.data_dir, data, ignore=shutil.ignore_patterns("*.lock"))
+    env = {**pipeline_run.env, "KUAJING_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster")}
+    dagster = str(PROJECT_ROOT / ".venv" / "bin" / "dagster")
+    if not (PROJECT_ROOT / ".venv" / "bin" / "dagster").exists():
+        dagster = str(sys.executable).replace("python", "dagster")
+    proc = subprocess.run(
+        [dagster, "asset", "materialize", "-m", "orchestration.definitions",
+         "--select", "pricing/planned_prices,marts/fct_price_plan"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    published = pd.read_csv(data / "out" / "prices" / "price_recommendations.csv")
+    con = duckdb.connect(str(DataPaths(data).warehouse), read_only=True)
+    try:
+        plan = con.execute(
+            "select sku, marketplace, demand_date, list_price_local from marts.fct_price_plan "
+            "where price_source = 'published'"
+        ).fetch_df()
+        stored = con.execute("select count(*) from pricing.planned_prices").fetchone()
+    finally:
+        con.close()
+    assert stored is not None and stored[0] == len(published)
+    expected = published.assign(demand_date=pd.to_datetime(published["effective_date"]))
+    merged = plan.assign(demand_date=pd.to_datetime(plan["demand_date"])).merge(
+        expected, on=["sku", "marketplace", "demand_date"]
+    )
+    assert len(merged) == len(plan) == len(published)  # every published day is in the plan
+    assert (merged["list_price_local"] - merged["recommended_price"]).abs().max() < 1e-9

@@ -254,20 +254,29 @@ def recommend(
     return Recommendations(rows, csv, amazon, rules_line)
 
 
-def write_table(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
-    """Replace the recommendations in one transaction (readers never see half of them)."""
+def replace_table(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, select: str = "*"
+) -> None:
+    """Replace ``table`` (in the pricing schema) by ``rows`` in one transaction, so readers
+    never see half of it; ``select`` is the projection of ``rows`` it stores."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {PRICING_SCHEMA}")
-    con.register("recommendation_rows", rows)
+    con.register("pricing_rows", rows)
     try:
         con.execute("BEGIN")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {RECOMMENDATIONS_TABLE} AS "
-            "SELECT * REPLACE (CAST(date AS DATE) AS date), current_timestamp AS recommended_at "
-            "FROM recommendation_rows"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM pricing_rows")
         con.execute("COMMIT")
     finally:
-        con.unregister("recommendation_rows")
+        con.unregister("pricing_rows")
+
+
+def write_table(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
+    """Replace the recommendations."""
+    replace_table(
+        con,
+        RECOMMENDATIONS_TABLE,
+        rows,
+        "* REPLACE (CAST(date AS DATE) AS date), current_timestamp AS recommended_at",
+    )
 
 
 def amazon_price_file(rows: pd.DataFrame) -> pd.DataFrame:
@@ -298,17 +307,70 @@ ELASTICITIES_TABLE = f"{PRICING_SCHEMA}.price_elasticities"
 
 
 def write_estimates(paths: DataPaths, estimates: ElasticityEstimates) -> None:
-    """Replace the elasticity table (one row per listing) in one transaction."""
+    """Replace the elasticity table (one row per listing)."""
     con = duckdb.connect(str(paths.warehouse))
     try:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {PRICING_SCHEMA}")
-        con.register("estimate_rows", estimates.listings)
-        con.execute("BEGIN")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {ELASTICITIES_TABLE} AS "
-            "SELECT *, current_timestamp AS estimated_at FROM estimate_rows"
+        replace_table(
+            con, ELASTICITIES_TABLE, estimates.listings, "*, current_timestamp AS estimated_at"
         )
-        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+PLANNED_PRICES_TABLE = f"{PRICING_SCHEMA}.planned_prices"
+PLANNED_COLUMNS = ("sku", "marketplace", "effective_date", "recommended_price")
+
+
+def published_prices(paths: DataPaths) -> tuple[pd.DataFrame, Path]:
+    """The prices the last run published (``out/prices/price_recommendations.csv``): one row per
+    listing and day, ``sku``, ``marketplace``, ``plan_date``, ``list_price_local``. They are the
+    planned prices of the next run's price plan (``marts.fct_price_plan``), so tonight's
+    forecast is scored at the prices last night put up. No file: no rows."""
+    csv = paths.out / "prices" / "price_recommendations.csv"
+    empty = pd.DataFrame(
+        {
+            "sku": pd.Series(dtype="string"),
+            "marketplace": pd.Series(dtype="string"),
+            "plan_date": pd.Series(dtype="datetime64[ns]"),
+            "list_price_local": pd.Series(dtype=float),
+        }
+    )
+    if not csv.exists():
+        return empty, csv
+    rows = pd.read_csv(csv, encoding="utf-8-sig", dtype={"sku": str, "marketplace": str})
+    missing = [c for c in PLANNED_COLUMNS if c not in rows]
+    if missing:
+        raise ValueError(f"{csv} lacks the columns {', '.join(missing)}: not a Kuajing export")
+    price = pd.to_numeric(rows["recommended_price"], errors="coerce")
+    day = pd.to_datetime(rows["effective_date"], errors="coerce")
+    bad = ~(price > 0) | day.isna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # 1-based, after the header
+        raise ValueError(
+            f"{csv}: {int(bad.sum())} rows without a positive recommended_price and a date "
+            f"(first at line {first}); fix or delete the file"
+        )
+    out = pd.DataFrame(
+        {
+            "sku": rows["sku"],
+            "marketplace": rows["marketplace"],
+            "plan_date": day,
+            "list_price_local": price,
+        }
+    )
+    return out.drop_duplicates(["sku", "marketplace", "plan_date"], keep="last"), csv
+
+
+def write_planned_prices(paths: DataPaths, rows: pd.DataFrame) -> None:
+    """Replace ``pricing.planned_prices`` (the price plan's recommended prices)."""
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        replace_table(
+            con,
+            PLANNED_PRICES_TABLE,
+            rows,
+            "sku, marketplace, CAST(plan_date AS DATE) AS plan_date, list_price_local",
+        )
     finally:
         con.close()
 

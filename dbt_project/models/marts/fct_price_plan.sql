@@ -1,12 +1,14 @@
 -- The price-and-promotion plan: the list price in force and the deepest promotion discount per
 -- SKU x marketplace x day, over the var price_plan_horizon_days days after the demand history's
 -- last day (the last demand_date of fct_daily_demand). This is where pricing and forecasting
--- meet: the forecast reads its known-ahead prices and discounts here, and pricing writes its
--- recommended prices into it.
+-- meet: the forecast reads its known-ahead prices and discounts here, and the prices pricing
+-- published last run (source pricing.planned_prices) are planned over the seller's price list.
 --
 -- A row is a day with a planned price, a promotion or both: a price-list row covers a day from
 -- valid_from through valid_to (open-ended when NULL), the latest valid_from wins where rows
--- overlap; overlapping promotions keep the deepest discount.
+-- overlap; a published price replaces the price list's for its day (price_source says which);
+-- overlapping promotions keep the deepest discount. Before the first pricing run the source table
+-- is empty (the on-run-start hook creates it): the plan is the price list alone.
 with history as (
     select max(demand_date) as history_end
     from {{ ref('fct_daily_demand') }}
@@ -55,6 +57,33 @@ priced as (
     group by prices.sku, prices.marketplace, days.demand_date
 ),
 
+published as (
+    select
+        planned_prices.sku,
+        planned_prices.marketplace,
+        planned_prices.plan_date as demand_date,
+        planned_prices.list_price_local
+    from {{ source('pricing', 'planned_prices') }} as planned_prices
+    inner join days on planned_prices.plan_date = days.demand_date
+),
+
+planned as (
+    select
+        coalesce(published.sku, priced.sku) as sku,
+        coalesce(published.marketplace, priced.marketplace) as marketplace,
+        coalesce(published.demand_date, priced.demand_date) as demand_date,
+        coalesce(published.list_price_local, priced.list_price_local) as list_price_local,
+        case
+            when published.sku is not null then 'published'
+            when priced.list_price_local is not null then 'price_list'
+        end as price_source
+    from priced
+    full outer join published
+        on priced.sku = published.sku
+            and priced.marketplace = published.marketplace
+            and priced.demand_date = published.demand_date
+),
+
 promoted as (
     select
         promotions.sku,
@@ -67,16 +96,17 @@ promoted as (
 
 final as (
     select
-        coalesce(priced.sku, promoted.sku) as sku,
-        coalesce(priced.marketplace, promoted.marketplace) as marketplace,
-        coalesce(priced.demand_date, promoted.demand_date) as demand_date,
-        priced.list_price_local,
+        coalesce(planned.sku, promoted.sku) as sku,
+        coalesce(planned.marketplace, promoted.marketplace) as marketplace,
+        coalesce(planned.demand_date, promoted.demand_date) as demand_date,
+        planned.list_price_local,
+        planned.price_source,
         promoted.discount_pct
-    from priced
+    from planned
     full outer join promoted
-        on priced.sku = promoted.sku
-            and priced.marketplace = promoted.marketplace
-            and priced.demand_date = promoted.demand_date
+        on planned.sku = promoted.sku
+            and planned.marketplace = promoted.marketplace
+            and planned.demand_date = promoted.demand_date
 )
 
 select * from final

@@ -15,6 +15,7 @@ from orchestration.resources import KuajingResource
 GROUP = "pricing"
 ELASTICITIES_KEY = dg.AssetKey(["pricing", "price_elasticities"])
 RECOMMENDATIONS_KEY = dg.AssetKey(["pricing", "price_recommendations"])
+PLANNED_PRICES_KEY = dg.AssetKey(["pricing", "planned_prices"])
 PRICING_MARTS = [
     dg.AssetKey(["marts", "mart_landed_cost"]),
     dg.AssetKey(["marts", "mart_inventory_position"]),
@@ -37,6 +38,42 @@ PREVIEW_COLUMNS = [
     "status",
     "reason_codes",
 ]
+
+
+@dg.asset(
+    key=PLANNED_PRICES_KEY,
+    group_name=GROUP,
+    kinds={"duckdb"},
+    description="The prices the last run published (out/prices/price_recommendations.csv) as "
+    "pricing.planned_prices: the price plan (marts.fct_price_plan) plans them over the seller's "
+    "price list on their days, so tonight's forecast is scored at the prices last night put "
+    "up. The loop closes through the export, as it does through the marketplace: empty before "
+    "the first pricing run.",
+)
+def planned_prices(
+    context: dg.AssetExecutionContext, kuajing: KuajingResource
+) -> dg.MaterializeResult:
+    from ml.pricing.nightly import published_prices, write_planned_prices
+
+    try:
+        rows, source = published_prices(kuajing.paths)
+    except ValueError as error:
+        raise dg.Failure(description=str(error)) from None
+    write_planned_prices(kuajing.paths, rows)
+    if rows.empty:
+        context.log.info(f"no published prices yet ({source} does not exist): the price list")
+    else:
+        context.log.info(f"{len(rows):,} published listing-days from {source}")
+    days = rows["plan_date"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "source": dg.MetadataValue.path(str(source)),
+            "listings": int(len(rows[["sku", "marketplace"]].drop_duplicates())),
+            "first_day": str(days.min().date()) if len(rows) else "-",
+            "last_day": str(days.max().date()) if len(rows) else "-",
+        }
+    )
 
 
 @dg.asset(
@@ -147,4 +184,4 @@ def price_recommendations(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[price_elasticities, price_recommendations])
+    return dg.Definitions(assets=[planned_prices, price_elasticities, price_recommendations])
