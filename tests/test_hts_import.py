@@ -12,6 +12,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -459,3 +460,37 @@ def test_real_file_known_lines(real_import):
     assert check.result is not None
     assert check.result.rows_accepted == report.rows_written
     assert check.result.rows_quarantined == 0
+
+
+@needs_real_file
+@pytest.mark.slow
+def test_the_demo_catalog_takes_the_real_rates_once_the_schedule_is_imported(tmp_path):
+    """The built-in catalog's codes are lines of the 2024 edition; imported into a demo folder,
+    the edition's 8-digit general rates replace the simulator's hs6 US MFN rows (same legal
+    basis, longer prefix) instead of stacking on them: no clash is warned about, and the
+    kitchen line 8516.60.40 pays its real rate (Free) where the simulator charged 4 %."""
+    from ml.bench.forecast import build_marts
+    from ml.simulator import generate, load_scenario
+    from ml.simulator.reference import PRODUCT_TYPES
+
+    lines = set(hts_digits(pd.read_csv(REAL_FILE, dtype=str)["HTS Number"]))
+    assert {p.hs_code for p in PRODUCT_TYPES} <= lines
+    paths = DataPaths(tmp_path).ensure()
+    generate(load_scenario("small", {"data_issues": {}}), paths)
+    report = import_hts(REAL_FILE, paths, valid_from=VALID_FROM)
+    assert not [w for w in report.warnings if "stack" in w]
+    build_marts(paths, lambda _: None)
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        mfn = con.execute(
+            "select distinct c.hs_code, t.hs_code_prefix, t.legal_basis, t.ad_valorem_rate "
+            "from intermediate.int_tariff_measures_selected t "
+            "join marts.dim_sku c using (sku) "
+            "where t.marketplace = 'US' and t.measure_type = 'mfn'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert mfn and all(len(prefix) == 8 for _, prefix, _, _ in mfn)
+    assert {basis for _, _, basis, _ in mfn} == {"HTSUS 2024 Basic Edition general rate"}
+    kitchen = {rate for code, _, _, rate in mfn if code.startswith("85166040")}
+    assert kitchen == {0.0}

@@ -474,3 +474,14 @@ def test_clean_scenario_has_no_issues(clean):
     assert set(_measured_issues(paths, sc).values()) == {0}
     assert not list(paths.raw_entity("orders").glob("*.csv"))
     assert json.loads((paths.truth / "injected_issues.json").read_text()) == truth.injected_issues
+
+
+def test_the_catalog_codes_are_ten_digit_lines_whose_hs6_rows_apply():
+    """Each product type's code is a 10-digit HTSUS line (checked against the real schedule in
+    test_hts_import); the schedule's hs6 rows apply to it through its first six digits."""
+    from ml.simulator.reference import PRODUCT_TYPES
+    from ml.simulator.tariffs import build_tariff_measures
+
+    assert all(len(p.hs_code) == 10 and p.hs_code.isdigit() for p in PRODUCT_TYPES)
+    rows = build_tariff_measures(["8516604070"], ["US"])
+    assert {r["hs_code_prefix"] for r in rows} == {"851660", "85"}

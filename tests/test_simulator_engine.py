@@ -45,7 +45,7 @@ TINY_DIGESTS: dict[str, str] = {
     "raw/ad_spend/ad_spend_2026-08.parquet": "79203724f9d9cb1c",
     "raw/ad_spend/ad_spend_2026-09.parquet": "2bd101a7c3c74c23",
     "raw/ad_spend/ad_spend_2026-10.parquet": "e6ad3f79c5223037",
-    "raw/catalog/catalog.csv": "718e3fda7b7bb79f",
+    "raw/catalog/catalog.csv": "1b1d862f080525ee",
     "raw/fx_rates/fx_rates.csv": "f9c242eec88b8a9f",
     "raw/inventory/inventory_2026-06.parquet": "f5e1f935f3fea772",
     "raw/inventory/inventory_2026-07.parquet": "def6c942af2c492b",
@@ -63,7 +63,7 @@ TINY_DIGESTS: dict[str, str] = {
     "raw/prices/prices.csv": "1e62e0c4b37856bd",
     "raw/promotions/promotions.csv": "5eaa200990126258",
     "raw/shipments/shipments.csv": "cfc4f3aca38e6769",
-    "raw/tariff_measures/tariff_measures.csv": "cd20c850a310863d",
+    "raw/tariff_measures/tariff_measures.csv": "8e95ffe4f61cb0ce",
     "raw/warehouses/warehouses.csv": "48235f7c9b441288",
     "truth/ad_campaigns.parquet": "0593f4234f8e4aed",
     "truth/daily_mean_sample.parquet": "db7b5119d615b21c",
@@ -78,7 +78,7 @@ TINY_DIGESTS: dict[str, str] = {
 
 # Two years, ten markets, rail and express top-ups: paths the tiny run does not reach.
 WIDE = {"n_skus": 120}  # on the default scenario
-WIDE_DIGEST = "d202caba97318d1d"
+WIDE_DIGEST = "51c662560f7a8a52"
 
 
 def content_digest(path: Path) -> str:

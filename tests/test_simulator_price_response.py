@@ -356,7 +356,7 @@ def _hit(world: World) -> np.ndarray:
     sku = s["sku_idx"].to_numpy()
     return (
         (s["marketplace"].to_numpy() == "US")
-        & np.isin(cat["hs_code"].to_numpy()[sku], SHOCK_CODES)
+        & np.isin(cat["hs_code"].str[:6].to_numpy()[sku], SHOCK_CODES)
         & (cat["origin_country"].to_numpy()[sku] == "CN")
     )
 

@@ -316,7 +316,7 @@ def lane_specs(markets: list[str]) -> list[LaneSpec]:
 
 @dataclass(frozen=True)
 class ProductType:
-    hs_code: str
+    hs_code: str  # a real 10-digit HTSUS statistical line (2024 edition); its first 6: HS6
     category: str
     titles: tuple[str, ...]
     cost_usd: tuple[float, float]  # FOB unit cost range
@@ -328,7 +328,7 @@ class ProductType:
 
 PRODUCT_TYPES: tuple[ProductType, ...] = (
     ProductType(
-        "851830",
+        "8518302000",
         "Audio",
         ("Wireless Earbuds", "Over-Ear Headphones", "Sports Headphones", "Kids Headphones"),
         (6.0, 24.0),
@@ -338,7 +338,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "gift",
     ),
     ProductType(
-        "610910",
+        "6109100012",
         "Apparel",
         ("Cotton T-Shirt", "Graphic Tee", "Oversized T-Shirt", "Crew Neck Tee"),
         (2.0, 6.0),
@@ -348,7 +348,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "summer",
     ),
     ProductType(
-        "950300",
+        "9503000090",
         "Toys",
         ("Building Blocks Set", "Plush Toy", "RC Car", "Puzzle Cube"),
         (2.5, 14.0),
@@ -358,7 +358,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "toys",
     ),
     ProductType(
-        "420292",
+        "4202923120",
         "Bags",
         ("Travel Backpack", "Laptop Sleeve", "Tote Bag", "Crossbody Bag"),
         (4.0, 15.0),
@@ -368,7 +368,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "travel",
     ),
     ProductType(
-        "640299",
+        "6402994100",
         "Footwear",
         ("Garden Clogs", "Slip-On Sneakers", "Rain Boots", "House Slippers"),
         (4.5, 14.0),
@@ -378,7 +378,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "summer",
     ),
     ProductType(
-        "940540",
+        "9405428440",
         "Lighting",
         ("LED Desk Lamp", "String Lights", "Night Light", "Floor Lamp"),
         (4.0, 22.0),
@@ -388,7 +388,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "winter",
     ),
     ProductType(
-        "392690",
+        "3926909985",
         "Home",
         ("Cable Organizer", "Storage Box", "Phone Stand", "Drawer Dividers"),
         (0.8, 5.0),
@@ -398,7 +398,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "flat",
     ),
     ProductType(
-        "851660",
+        "8516604070",
         "Kitchen",
         ("Air Fryer", "Electric Grill", "Waffle Maker", "Sandwich Toaster"),
         (12.0, 38.0),
@@ -408,7 +408,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "gift",
     ),
     ProductType(
-        "630260",
+        "6302600020",
         "Home Textiles",
         ("Cotton Bath Towel Set", "Hand Towels", "Beach Towel", "Kitchen Towels"),
         (2.0, 7.0),
@@ -418,7 +418,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "summer",
     ),
     ProductType(
-        "847160",
+        "8471602000",
         "Computer Accessories",
         ("Mechanical Keyboard", "Wireless Mouse", "Numeric Keypad", "Keyboard and Mouse Set"),
         (4.0, 28.0),
@@ -428,7 +428,7 @@ PRODUCT_TYPES: tuple[ProductType, ...] = (
         "back_to_school",
     ),
     ProductType(
-        "854442",
+        "8544429090",
         "Cables",
         ("USB-C Cable", "HDMI Cable", "Lightning Cable", "Charging Cable 3-Pack"),
         (0.6, 3.5),

@@ -133,7 +133,7 @@ def _expand(
             for r in block.rows
             if r["destination"] in destinations
         ]
-    used = set(hs_codes)
+    used = {h[:6] for h in hs_codes}  # hs6 rows apply to every code of their subheading
     return [
         dict(r)
         for dest in destinations
@@ -147,7 +147,8 @@ def build_tariff_measures(
     destinations: list[str],
     schedule: tuple[ScheduleBlock, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every measure row, in contract column names, for these HS6 codes and destinations.
+    """Every measure row, in contract column names, for these HS codes (any length from six
+    digits: a schedule's hs6 rows match their first six) and destinations.
 
     ``destinations`` are tariff destinations (country codes or ``EU``). Rows follow the
     schedule's blocks (within an ``hs6`` block: by destination in the given order, then file
