@@ -164,3 +164,8 @@ def test_the_bench_recovers_the_simulators_elasticities(tmp_path):
     record = report["listing_estimates"][0]
     assert {"sku", "marketplace", "elasticity", "se", "status"} <= set(record)
     assert "Against the simulator's true elasticity" in format_table(report)
+    # the gate's held-out test: the price response explains the last quarter's price moves
+    held = report["heldout"]
+    assert held["rows"] > 100
+    assert held["wape_with_price_response"] < held["wape_without_price_response"]
+    assert "Held out:" in format_table(report)

@@ -209,6 +209,67 @@ def test_the_optimum_equals_a_brute_force_over_every_ending_for_any_response():
             )
 
 
+def curved_units(price: float, current: float, e: float, g: float, ref: float) -> float:
+    """The log-quadratic response by hand: 10 units at the current price, and log units moving
+    by e * dL + g * d(L^2) with L = log(price / ref), the log price held at the vertex of the
+    quadratic where units would otherwise rise with price."""
+
+    def held(log_price: float) -> float:
+        if g == 0:
+            return log_price
+        vertex = -e / (2 * g)
+        return min(log_price, vertex) if g > 0 else max(log_price, vertex)
+
+    lp, l0 = held(math.log(price / ref)), held(math.log(current / ref))
+    return 10.0 * math.exp(e * (lp - l0) + g * (lp * lp - l0 * l0))
+
+
+def test_the_optimum_equals_a_brute_force_under_a_curved_response():
+    rng = np.random.default_rng(11)
+    rows, shape = [], {}
+    for i in range(40):
+        market = ["US", "DE", "UK", "JP"][i % 4]
+        scale = 100.0 if market == "JP" else 1.0
+        current = float(
+            ending_nearest(np.array(rng.uniform(10, 60) * scale), OFFSET.get(market, 0.99))
+        )
+        e, g = rng.uniform(-4, -0.3), rng.uniform(-4, 1.5)
+        ref = current * rng.uniform(0.8, 1.2)
+        shape[f"S{i}"] = (e, g, ref)
+        rows.append(
+            listing(
+                sku=f"S{i}",
+                marketplace=market,
+                current_price=current,
+                landed_cost_local=current * rng.uniform(0.15, 0.5),
+                elasticity=e,
+                curvature=g,
+                response_reference=ref,
+            )
+        )
+    rules = PricingRules(max_change=0.3, min_margin=0.05)
+    out = optimize_prices(frame(*rows), default_rules=rules)
+    for r in out.itertuples():
+        e, g, ref = shape[r.sku]
+        cost, current = r.landed_cost_local, r.current_price
+        lo = max(cost * 1.05 / kept_share(r.marketplace), current * 0.7)
+        prices = endings_between(
+            lo, min(2 * current, current * 1.3), OFFSET.get(r.marketplace, 0.99)
+        )
+        profits = [
+            reference_profit(p, r.marketplace, curved_units(p, current, e, g, ref), cost)
+            for p in prices
+        ]
+        if r.status == "changed":
+            units = curved_units(r.recommended_price, current, e, g, ref)
+            assert r.units_recommended == pytest.approx(units, rel=1e-9)
+            got = reference_profit(r.recommended_price, r.marketplace, units, cost)
+            assert got == pytest.approx(max(profits), rel=1e-9, abs=1e-9), r.sku
+        else:
+            assert abs(prices[int(np.argmax(profits))] / current - 1) < 0.01
+    assert (out["status"] == "changed").sum() > 20
+
+
 # --- guardrails on random listings ------------------------------------------------------------
 
 RANDOM_MARKETS = ["UK", "DE", "FR", "IT", "JP", "CA", "AU"]

@@ -200,8 +200,8 @@ def test_kuajing_falls_back_to_its_marketplaces_median_elasticity():
     est = pd.DataFrame(
         {"sku": ["A", "B", "C"], "marketplace": ["US", "US", "DE"], "elasticity": [-1, -3, -2.5]}
     )
-    got = rp.elasticity_by_series(
-        est, np.array(["A", "Z", "Z", "Y"]), np.array(["US", "US", "DE", "JP"])
+    got = rp.by_series(
+        est, "elasticity", np.array(["A", "Z", "Z", "Y"]), np.array(["US", "US", "DE", "JP"])
     )
     assert got.tolist() == [-1.0, -2.0, -2.5, -2.5]
 

@@ -116,9 +116,28 @@ def run_pricing_bench(
         seconds = time.perf_counter() - started
         truth_dir = paths.truth if (paths.truth / "meta.json").exists() else None
         out = report(estimates, source, panel.grain, seconds, truth_dir)
+        echo("Held-out test: the last quarter's price changes, elasticities fitted without it")
+        out["heldout"] = heldout_figures(panel)
         if world is not None:
             out["closed_loop"] = closed_loop(world, estimates.listings, echo)
         return out
+
+
+def heldout_figures(panel) -> dict[str, float | None]:
+    """The registry gate's held-out test (``ml.pricing.registry.holdout_error``): WAPE of units
+    in the last quarter's periods where the price moved, with the price response and without
+    it (the listing's mean units of the quarter before, at its last price)."""
+    from ml.pricing.registry import GATE_METRIC, holdout_error
+
+    try:
+        figures = holdout_error(panel)
+    except ValueError as error:  # a history too short for a held-out quarter
+        return {"rows": 0, "note": str(error)}  # type: ignore[dict-item]
+    return {
+        "rows": int(figures.get("heldout_rows", 0)),
+        "wape_with_price_response": figures.get(GATE_METRIC),
+        "wape_without_price_response": figures.get("heldout_wape_without_price_response"),
+    }
 
 
 def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str, Any]:
@@ -260,6 +279,14 @@ def format_table(report: dict[str, Any]) -> str:
                 rows,
             ),
             "Targets: " + ", ".join(f"{k} {_word(v)}" for k, v in report["verdict"].items()),
+        ]
+    held = report.get("heldout", {})
+    if held.get("wape_with_price_response") is not None:
+        lines += [
+            "",
+            f"Held out: {held['rows']:,} periods of the last quarter with a price move; units "
+            f"WAPE {held['wape_with_price_response']:.3f} with the price response, "
+            f"{held['wape_without_price_response']:.3f} without it",
         ]
     if "closed_loop" in report:
         lines += ["", *format_closed_loop(report["closed_loop"])]

@@ -34,6 +34,8 @@ import pandas as pd
 from ml.forecast.features import Levels, feature_names, feature_rows, panel_context
 from ml.forecast.panel import Panel
 
+from .curvature import recent_curvature
+
 # Own-price features of the forecast: the treatment, never a confounder. The promotion's
 # discount is the price cut itself; the promotion flag (a deal badge, a circular, a display:
 # visibility) stays a confounder.
@@ -73,7 +75,9 @@ class ElasticityEstimates:
     """One row per listing: ``sku``, ``marketplace``, ``category``, ``own`` (the listing's own
     estimate, NaN without price variation), ``own_se``, ``elasticity`` (pooled where thin),
     ``se`` (its posterior standard deviation), ``status`` (identified or pooled), ``rows``
-    (periods used), ``price_sd`` (standard deviation of the price residual)."""
+    (periods used), ``price_sd`` (standard deviation of the price residual),
+    ``reference_price`` (the price the log price is measured from) and the seller's
+    ``curvature`` with its ``curvature_se`` (``ml.pricing.curvature``, the same on every row)."""
 
     listings: pd.DataFrame
     group_means: pd.DataFrame  # per pooling level and group: mean elasticity and tau
@@ -98,15 +102,26 @@ def price_rows(panel: Panel) -> pd.DataFrame:
     ctx = panel_context(panel, Levels.of(panel.series))
     origins = np.arange(0, panel.n_history - 1)
     rows = feature_rows(ctx, origins, 1, training=True)
-    displayed = panel.list_price * (1.0 - panel.discount)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a listing never priced: NaN, dropped
-        reference = np.nanmedian(
-            np.where(displayed > 0, displayed, np.nan)[:, : panel.n_history], 1
-        )
+    displayed = displayed_prices(panel)
+    reference = reference_prices(panel)
+    with np.errstate(invalid="ignore", divide="ignore"):
         price = displayed[rows["series"].to_numpy(), rows["target_index"].to_numpy()]
         rows["log_price"] = np.log(price / reference[rows["series"].to_numpy()])
     return rows[np.isfinite(rows["log_price"])].reset_index(drop=True)
+
+
+def displayed_prices(panel: Panel) -> np.ndarray:
+    """Series x period: list price less the promotion discount (what shoppers saw)."""
+    return panel.list_price * (1.0 - panel.discount)
+
+
+def reference_prices(panel: Panel) -> np.ndarray:
+    """Each listing's median displayed price in the history: the price its log price is
+    measured from (NaN for a listing never priced)."""
+    displayed = displayed_prices(panel)[:, : panel.n_history]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a listing never priced: NaN
+        return np.nanmedian(np.where(displayed > 0, displayed, np.nan), 1)
 
 
 def confounder_names(grain: str) -> list[str]:
@@ -373,5 +388,16 @@ def estimate_elasticities(panel: Panel, seed: int = 0) -> ElasticityEstimates:
             "rows": count,
             "price_sd": price_sd,
         }
+    )
+    reference = reference_prices(panel)
+    shape = recent_curvature(
+        panel.units[:, : panel.n_history],
+        displayed_prices(panel)[:, : panel.n_history],
+        listings["elasticity"].to_numpy(),
+        reference,
+        panel.period_days,
+    )
+    listings = listings.assign(
+        reference_price=reference, curvature=shape.value, curvature_se=shape.se
     )
     return ElasticityEstimates(listings=listings, group_means=group_means)

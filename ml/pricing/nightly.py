@@ -34,6 +34,7 @@ from ml.warehouse import has_table
 
 from .elasticity import ElasticityEstimates
 from .optimizer import DEFAULT_RULES, PricingRules, optimize_prices
+from .registry import curvature_columns
 
 PRICING_SCHEMA = "pricing"
 RECOMMENDATIONS_TABLE = f"{PRICING_SCHEMA}.price_recommendations"
@@ -164,8 +165,13 @@ def optimizer_input(
 ) -> pd.DataFrame:
     """The optimizer's listing-day frame: demand, prices, costs, stock and elasticity."""
     keys = ["sku", "marketplace"]
-    elasticity = estimates.listings[[*keys, "elasticity", "status", "se"]].rename(
-        columns={"status": "elasticity_status", "se": "elasticity_se"}
+    listings = curvature_columns(estimates.listings)
+    elasticity = listings[[*keys, "elasticity", "status", "se", "reference_price"]].rename(
+        columns={
+            "status": "elasticity_status",
+            "se": "elasticity_se",
+            "reference_price": "response_reference",
+        }
     )
     frame = days.merge(costs, on=[*keys, "date"], how="left").merge(elasticity, on=keys, how="left")
     frame = frame.merge(stock, on=keys, how="left")
@@ -177,6 +183,8 @@ def optimizer_input(
         frame["elasticity"].fillna(by_category).fillna(estimates.listings["elasticity"].median())
     )
     frame["elasticity_status"] = np.where(missing, "pooled", frame["elasticity_status"])
+    # the seller's curvature (ml.pricing.curvature): one value, on every row
+    frame["curvature"] = float(listings["curvature"].median()) if len(listings) else 0.0
     # the forecast's units per period over its days: demand until a shipment can arrive
     period_days = frame.groupby(keys)["date"].transform(
         lambda d: max(float(pd.Series(pd.to_datetime(d)).diff().dt.days.median() or 1.0), 1.0)

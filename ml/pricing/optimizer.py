@@ -12,7 +12,9 @@ cost of ``mart_landed_cost`` already holds the fulfilment fee; with
 else the marketplace reference's fee per unit). So ``profit = units * (k * p - unit_cost)``
 with ``k = net share - referral rate``: the price share the seller keeps.
 
-Demand: ``units_ref * (p / price_ref) ** elasticity`` per row, or any vectorised callable
+Demand: ``units_ref * (p / price_ref) ** elasticity`` per row (with a ``curvature`` column: the
+log-quadratic response of ``ml.pricing.curvature`` around ``response_reference``), or any
+vectorised callable
 ``units(prices) -> units`` per listing (a learned model). The search is a grid, not calculus, so
 any response works: ``n_grid`` candidates between the day's bounds, rounded to the marketplace's
 price endings, then finer grids between the best candidate's neighbours until they hold every
@@ -65,6 +67,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from ml.reference.marketplaces import marketplace_rows
+
+from .curvature import log_units_shift, response_elasticity
 
 Strategy = Literal["optimize", "keep", "follow_reference"]
 EuEnding = Literal["99", "95"]
@@ -248,12 +252,15 @@ def ending_nearest(x: npt.ArrayLike, offset: npt.ArrayLike) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Demand:
-    """Expected units per day at any price, per row: constant elasticity, or a callable."""
+    """Expected units per day at any price, per row: the log-quadratic response of
+    ``ml.pricing.curvature`` (constant elasticity where the curvature is 0), or a callable."""
 
     units_ref: np.ndarray
     price_ref: np.ndarray
     elasticity: np.ndarray
     functions: tuple[UnitsFunction | None, ...]
+    curvature: np.ndarray  # 0: constant elasticity
+    reference: np.ndarray  # the price the curvature is centred on (its L = 0)
 
     def take(self, idx: np.ndarray) -> Demand:
         return Demand(
@@ -261,6 +268,8 @@ class Demand:
             self.price_ref[idx],
             self.elasticity[idx],
             tuple(self.functions[i] for i in idx),
+            self.curvature[idx],
+            self.reference[idx],
         )
 
     @property
@@ -274,9 +283,21 @@ class Demand:
 
     def units(self, prices: np.ndarray) -> np.ndarray:
         """Units at ``prices`` (rows x candidates); negative or undefined units count as 0."""
+        g = self.curvature[:, None]
         out = constant_elasticity_units(
             prices, self.units_ref[:, None], self.price_ref[:, None], self.elasticity[:, None]
         )
+        curved = np.flatnonzero(self.curvature != 0)
+        if len(curved):
+            with np.errstate(over="ignore", invalid="ignore"):
+                shift = log_units_shift(
+                    prices[curved],
+                    self.price_ref[curved, None],
+                    self.elasticity[curved, None],
+                    g[curved],
+                    self.reference[curved, None],
+                )
+                out[curved] = self.units_ref[curved, None] * np.exp(shift)
         for i, f in enumerate(self.functions):
             if f is not None:
                 out[i] = np.asarray(f(prices[i]), dtype=float)
@@ -286,14 +307,15 @@ class Demand:
         return self.units(np.asarray(price, dtype=float)[:, None])[:, 0]
 
     def point_elasticity(self, price: np.ndarray) -> np.ndarray:
-        """d log units / d log price at ``price`` (constant rows: their elasticity)."""
+        """d log units / d log price at ``price`` (model rows: analytic)."""
         step = 1.01
         up, down = self.units_at(price * step), self.units_at(price / step)
         with np.errstate(divide="ignore", invalid="ignore"):
             numeric = (np.log(up) - np.log(down)) / (2 * np.log(step))
         numeric = np.where((up > 0) & (down > 0), numeric, np.nan)
         is_function = np.array([f is not None for f in self.functions], dtype=bool)
-        return np.where(is_function, numeric, self.elasticity)
+        model = response_elasticity(price, self.elasticity, self.curvature, self.reference)
+        return np.where(is_function, numeric, np.where(self.curvature != 0, model, self.elasticity))
 
 
 # --- grid search ------------------------------------------------------------------------------
@@ -580,15 +602,20 @@ def reference_prices(frame: pd.DataFrame, reference_marketplace: np.ndarray) -> 
 def _demand(frame: pd.DataFrame, responses: Mapping[tuple[Any, ...], UnitsFunction]) -> Demand:
     price_ref = _column(frame, "price_ref")
     current = _column(frame, "current_price")
+    price_ref = np.where(np.isfinite(price_ref), price_ref, current)
     functions = tuple(
         responses.get((s, m, d), responses.get((s, m)))
         for s, m, d in zip(frame["sku"], frame["marketplace"], frame["date"], strict=True)
     )
+    curvature = np.nan_to_num(_column(frame, "curvature"), nan=0.0)
+    reference = _column(frame, "response_reference")
     return Demand(
         units_ref=_column(frame, "units_ref"),
-        price_ref=np.where(np.isfinite(price_ref), price_ref, current),
+        price_ref=price_ref,
         elasticity=_column(frame, "elasticity"),
         functions=functions,
+        curvature=curvature,
+        reference=np.where(reference > 0, reference, price_ref),
     )
 
 
@@ -979,8 +1006,10 @@ def optimize_prices(
     - required: ``sku``, ``marketplace``, ``date``, ``current_price`` (the live price; the
       first date's starts the plan), ``landed_cost_local`` (per unit, for that date).
     - demand: ``units_ref`` (expected units per day at ``price_ref``, default the current
-      price) and ``elasticity``; or a callable in ``responses`` keyed ``(sku, marketplace)``
-      or ``(sku, marketplace, date)``, which takes candidate prices and returns units.
+      price) and ``elasticity``, optionally ``curvature`` and ``response_reference`` (the
+      price its log is measured from; default ``price_ref``); or a callable in ``responses``
+      keyed ``(sku, marketplace)`` or ``(sku, marketplace, date)``, which takes candidate
+      prices and returns units.
     - optional: ``currency``, ``vat_rate``, ``prices_include_vat``, ``referral_fee_rate``
       (default: ml.reference.marketplaces), ``fulfilment_fee_local``, ``recent_avg_price``
       (default max price basis, else the current price), ``price_ending``;

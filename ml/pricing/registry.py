@@ -36,6 +36,7 @@ from ml.registry.runs import process_tags
 from ml.registry.store import TrackingStore, fluent, open_experiment
 from ml.registry.versions import ModelSpec
 
+from .curvature import log_units_shift
 from .elasticity import ElasticityEstimates, estimate_elasticities
 
 MODEL_NAME = EXPERIMENT_NAME = "price_response"
@@ -50,12 +51,31 @@ INPUT_COLUMNS = ("sku", "marketplace", "price", "price_ref", "units_ref")
 
 
 def units_at(
-    units_ref: np.ndarray, price: np.ndarray, price_ref: np.ndarray, elasticity: np.ndarray
+    units_ref: np.ndarray,
+    price: np.ndarray,
+    price_ref: np.ndarray,
+    elasticity: np.ndarray,
+    curvature: np.ndarray | float = 0.0,
+    reference: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Expected units at ``price`` given ``units_ref`` at ``price_ref``: constant elasticity
-    between the two (the optimizer's steps are a few percent a day)."""
-    ratio = np.maximum(np.asarray(price, float), 1e-9) / np.asarray(price_ref, float)
-    return np.asarray(units_ref, float) * np.power(ratio, np.asarray(elasticity, float))
+    """Expected units at ``price`` given ``units_ref`` at ``price_ref``: the log-quadratic
+    response of ``ml.pricing.curvature`` around ``reference`` (constant elasticity at
+    curvature 0, where ``reference`` does not matter)."""
+    price = np.maximum(np.asarray(price, float), 1e-9)
+    price_ref = np.asarray(price_ref, float)
+    reference = price_ref if reference is None else np.asarray(reference, float)
+    reference = np.where(reference > 0, reference, price_ref)
+    shift = log_units_shift(price, price_ref, elasticity, curvature, reference)
+    return np.asarray(units_ref, float) * np.exp(shift)
+
+
+def curvature_columns(listings: pd.DataFrame) -> pd.DataFrame:
+    """The listings' ``curvature`` and ``reference_price`` (a version registered before the
+    curvature existed: 0 and NaN, i.e. constant elasticity)."""
+    return listings.assign(
+        curvature=listings.get("curvature", pd.Series(0.0, index=listings.index)).fillna(0.0),
+        reference_price=listings.get("reference_price", pd.Series(np.nan, index=listings.index)),
+    )
 
 
 class PriceResponseModel(PythonModel):
@@ -70,16 +90,20 @@ class PriceResponseModel(PythonModel):
         missing = [c for c in INPUT_COLUMNS if c not in model_input]
         if missing:
             raise ValueError(f"price_response input lacks the columns {', '.join(missing)}")
-        table = self.listings[["sku", "marketplace", "elasticity", "status"]]
+        columns = ["sku", "marketplace", "elasticity", "status", "curvature", "reference_price"]
+        table = curvature_columns(self.listings)[columns]
         rows = model_input.merge(table, on=["sku", "marketplace"], how="left")
         unseen = rows["elasticity"].isna()
         rows["elasticity"] = rows["elasticity"].fillna(float(table["elasticity"].median()))
         rows["status"] = rows["status"].where(~unseen, "pooled")
+        rows["curvature"] = rows["curvature"].fillna(float(table["curvature"].median()))
         rows["units"] = units_at(
             rows["units_ref"].to_numpy(),
             rows["price"].to_numpy(),
             rows["price_ref"].to_numpy(),
             rows["elasticity"].to_numpy(),
+            rows["curvature"].to_numpy(),
+            rows["reference_price"].to_numpy(),
         )
         return rows[[*INPUT_COLUMNS, "elasticity", "status", "units"]]
 
@@ -108,12 +132,21 @@ def holdout_error(panel: Panel, seed: int = 0) -> dict[str, float]:
     moved = np.abs(price / before[:, None] - 1) > MIN_PRICE_MOVE
     keep = moved & ~np.isnan(actual) & np.isfinite(base)[:, None] & (before > 0)[:, None]
     key = pd.MultiIndex.from_frame(panel.series[["sku", "marketplace"]].astype(str))
-    table = estimates.listings.set_index(["sku", "marketplace"])["elasticity"]
-    elasticity = table.reindex(key).fillna(table.median()).to_numpy()
+    table = curvature_columns(estimates.listings).set_index(["sku", "marketplace"])
+    elasticity = table["elasticity"].reindex(key).fillna(table["elasticity"].median()).to_numpy()
+    curvature = table["curvature"].reindex(key).fillna(0.0).to_numpy()
+    reference = table["reference_price"].reindex(key).to_numpy()
     rows, cols = np.nonzero(keep)
     y = actual[rows, cols]
     plain = base[rows]
-    priced = units_at(plain, price[rows, cols], before[rows], elasticity[rows])
+    priced = units_at(
+        plain,
+        price[rows, cols],
+        before[rows],
+        elasticity[rows],
+        curvature[rows],
+        reference[rows],
+    )
     total = float(np.sum(y))
     if len(y) == 0 or total <= 0:
         return {"heldout_rows": float(len(y))}

@@ -32,6 +32,7 @@ from ml.simulator.observation import Observation, SellerFacts
 from ml.simulator.policies import DefaultPricing, Policies
 from ml.simulator.world import ListingEconomics, World, listing_economics
 
+from .curvature import PRIOR_SD, Curvature, recent_curvature
 from .optimizer import (
     DEFAULT_RULES,
     ENDING_OFFSETS,
@@ -103,6 +104,16 @@ def pushed(current: np.ndarray, target: np.ndarray, min_change: float) -> np.nda
 # --- kuajing and the oracle: the optimizer with a demand model ---------------------------------
 
 
+@dataclass(frozen=True)
+class DemandInputs:
+    """A policy's demand model for today's rows: optimizer columns (``units_ref``,
+    ``price_ref``, ``elasticity``, optionally ``curvature`` and ``response_reference``) and
+    per-listing callables where the columns do not say it."""
+
+    columns: dict[str, np.ndarray]
+    responses: dict[tuple[str, str], UnitsFunction] = field(default_factory=dict)
+
+
 @dataclass
 class OptimizedPricing:
     """Prices from ``optimize_prices`` under the default guardrails, with demand from a model:
@@ -124,15 +135,12 @@ class OptimizedPricing:
         self.days_to_replenish = transit[main] + REVIEW_DAYS
         self.sku = facts.sku[facts.sku_idx]
 
-    def demand_inputs(
-        self, obs: Observation, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[tuple[str, str], UnitsFunction]]:
+    def demand_inputs(self, obs: Observation, rows: np.ndarray) -> DemandInputs:
         raise NotImplementedError
 
-    def frame(self, obs: Observation, rows: np.ndarray) -> pd.DataFrame:
+    def frame(self, obs: Observation, rows: np.ndarray, demand: DemandInputs) -> pd.DataFrame:
         """The optimizer's input for today's listed listings ``rows``."""
         econ = self.economics
-        units_ref, price_ref, elasticity, _ = self.demand_inputs(obs, rows)
         _, recent_price = trailing(obs)
         return pd.DataFrame(
             {
@@ -148,9 +156,7 @@ class OptimizedPricing:
                 "recent_avg_price": recent_price[rows],
                 "stock_units": (obs.on_hand + obs.in_transit)[rows].astype(float),
                 "days_to_replenish": self.days_to_replenish[rows].astype(float),
-                "units_ref": units_ref,
-                "price_ref": price_ref,
-                "elasticity": elasticity,
+                **demand.columns,
             }
         )
 
@@ -159,9 +165,9 @@ class OptimizedPricing:
         rows = np.flatnonzero(obs.listed)
         out = np.array(obs.list_price, dtype=float)
         if len(rows):
-            frame = self.last_frame = self.frame(obs, rows)
-            responses = self.demand_inputs(obs, rows)[3]
-            result = optimize_prices(frame, default_rules=self.rules, responses=responses)
+            demand = self.demand_inputs(obs, rows)
+            frame = self.last_frame = self.frame(obs, rows, demand)
+            result = optimize_prices(frame, default_rules=self.rules, responses=demand.responses)
             out[result["series"].to_numpy()] = result["recommended_price"].to_numpy()
             self.decisions.append(
                 result[
@@ -187,35 +193,68 @@ class OptimizedPricing:
 
 
 class KuajingPricing(OptimizedPricing):
-    """Kuajing's price policy: the elasticities estimated from the history before the holdout
-    (``ml.pricing.elasticity``: double ML, pooled where thin), the level of each listing's
-    recent sales at its recent price, and the optimizer's guardrails."""
+    """Kuajing's price policy, as the nightly run would set it each day: the elasticities
+    estimated from the history before the holdout (``ml.pricing.elasticity``: double ML,
+    pooled where thin), the seller's curvature (``ml.pricing.curvature``) re-fitted every
+    Monday on the last quarter of the history so far (which its own prices have moved), the
+    level of each listing's recent sales at its recent price, and the optimizer's guardrails."""
 
     def __init__(self, estimates: pd.DataFrame, rules: PricingRules = DEFAULT_RULES):
         super().__init__("kuajing", rules)
         self.estimates = estimates
+        self.curvatures: list[tuple[int, Curvature]] = []
 
     def start(self, facts: SellerFacts, economics: ListingEconomics) -> None:
         super().start(facts, economics)
-        self.elasticity = elasticity_by_series(self.estimates, self.sku, facts.marketplace)
+        self.elasticity = by_series(self.estimates, "elasticity", self.sku, facts.marketplace)
+        self.reference = np.full(facts.n_series, np.nan)
+        if "reference_price" in self.estimates:
+            own = self.estimates.set_index(["sku", "marketplace"])["reference_price"]
+            keys = pd.MultiIndex.from_arrays([self.sku, facts.marketplace])
+            self.reference = own.reindex(keys).to_numpy(dtype=float)
+        fitted = self.estimates.get("curvature", pd.Series([0.0]))
+        self.curvature = Curvature(float(fitted.median()), PRIOR_SD, 0)
+        self.curvatures = []
 
-    def demand_inputs(self, obs: Observation, rows: np.ndarray):
+    def _refit(self, obs: Observation) -> None:
+        """The nightly's curvature on the history so far (series x days)."""
+        assert obs.history is not None
+        sales = obs.history.sales().T.astype(float)
+        shown = obs.history.shown_price().T
+        could = ~obs.history.stocked_out().T & (shown > 0)
+        self.curvature = recent_curvature(
+            np.where(could, sales, np.nan), shown, self.elasticity, self.reference
+        )
+        self.curvatures.append((obs.day, self.curvature))
+
+    def demand_inputs(self, obs: Observation, rows: np.ndarray) -> DemandInputs:
+        if obs.weekday == 0:
+            self._refit(obs)
         units, price = trailing(obs)
-        return units[rows], price[rows], self.elasticity[rows], {}
+        reference = np.where(self.reference > 0, self.reference, price)
+        return DemandInputs(
+            {
+                "units_ref": units[rows],
+                "price_ref": price[rows],
+                "elasticity": self.elasticity[rows],
+                "curvature": np.full(len(rows), self.curvature.value),
+                "response_reference": reference[rows],
+            }
+        )
 
 
-def elasticity_by_series(
-    estimates: pd.DataFrame, sku: np.ndarray, marketplace: np.ndarray
+def by_series(
+    estimates: pd.DataFrame, column: str, sku: np.ndarray, marketplace: np.ndarray
 ) -> np.ndarray:
-    """Each listing's estimated elasticity; a listing the estimates do not hold (launched
+    """Each listing's estimate of ``column``; a listing the estimates do not hold (launched
     after them) takes its marketplace's median estimate, else the overall median."""
-    own = estimates.set_index(["sku", "marketplace"])["elasticity"]
+    own = estimates.set_index(["sku", "marketplace"])[column]
     keys = pd.MultiIndex.from_arrays([sku, marketplace])
     out = own.reindex(keys).to_numpy(dtype=float)
-    by_market = estimates.groupby("marketplace")["elasticity"].median()
+    by_market = estimates.groupby("marketplace")[column].median()
     fallback = pd.Series(marketplace).map(by_market).to_numpy(dtype=float)
     out = np.where(np.isfinite(out), out, fallback)
-    return np.where(np.isfinite(out), out, float(estimates["elasticity"].median()))
+    return np.where(np.isfinite(out), out, float(estimates[column].median()))
 
 
 class OraclePricing(OptimizedPricing):
@@ -226,7 +265,7 @@ class OraclePricing(OptimizedPricing):
         super().__init__("oracle", rules)
         self.demand = demand
 
-    def demand_inputs(self, obs: Observation, rows: np.ndarray):
+    def demand_inputs(self, obs: Observation, rows: np.ndarray) -> DemandInputs:
         m = self.demand
         no_promotion = np.zeros(len(m.base))
         level = m.mean(obs.day, m.ref_price, no_promotion, np.asarray(obs.ad_budget))[rows]
@@ -236,7 +275,12 @@ class OraclePricing(OptimizedPricing):
                 (str(self.sku[i]), str(self.facts.marketplace[i])): true_units(m, i, lvl)
                 for i, lvl in zip(rows, level, strict=True)
             }
-        return level, m.ref_price[rows], m.elasticity[rows], responses
+        columns = {
+            "units_ref": level,
+            "price_ref": m.ref_price[rows],
+            "elasticity": m.elasticity[rows],
+        }
+        return DemandInputs(columns, responses)
 
 
 def true_units(m: DemandModel, i: int, level: float) -> UnitsFunction:

@@ -1,0 +1,88 @@
+"""The seller's curvature of the price response: its fit against a GLM, and what it recovers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from ml.pricing.curvature import (
+    fit_curvature,
+    log_units_shift,
+    recent_curvature,
+    response_elasticity,
+)
+
+
+def test_the_fit_is_a_poisson_glm_with_one_intercept_per_period():
+    """Under a flat prior the posterior mode is the maximum likelihood of a Poisson GLM with
+    the offset, the change and one dummy per period; its standard error likewise."""
+    rng = np.random.default_rng(3)
+    n = 3_000
+    period = rng.integers(0, 8, n)
+    offset = rng.normal(0, 0.5, n)
+    change = rng.uniform(-0.3, 0.6, n)
+    y = rng.poisson(np.exp(0.2 * period / 8 + offset - 1.5 * change))
+    got = fit_curvature(y, offset, change, period, prior_sd=1e6)
+    dummies = pd.get_dummies(period).to_numpy(dtype=float)
+    glm = sm.GLM(
+        y, np.column_stack([change, dummies]), family=sm.families.Poisson(), offset=offset
+    ).fit()
+    assert got.value == pytest.approx(glm.params[0], abs=1e-6)
+    assert got.se == pytest.approx(glm.bse[0], rel=1e-4)
+    assert got.rows == n
+
+
+def test_the_prior_keeps_the_curvature_at_zero_without_information():
+    assert fit_curvature(np.zeros(10), np.zeros(10), np.ones(10), np.zeros(10)).value == 0.0
+    tiny = fit_curvature(np.ones(50), np.zeros(50), np.full(50, 1e-4), np.arange(50) % 5)
+    assert abs(tiny.value) < 1e-3 and tiny.se == pytest.approx(2.0, rel=1e-3)
+
+
+def test_units_follow_the_log_quadratic_and_never_rise_with_price():
+    price = np.linspace(5, 60, 400)
+    # at curvature 0: constant elasticity
+    flat = log_units_shift(price, 20.0, -2.0, 0.0, 18.0)
+    assert np.allclose(flat, -2.0 * np.log(price / 20.0))
+    # by hand: L = log(p / ref), L0 = log(p0 / ref)
+    lp, l0 = np.log(30.0 / 18.0), np.log(20.0 / 18.0)
+    assert log_units_shift(30.0, 20.0, -2.0, -1.5, 18.0) == pytest.approx(
+        -2.0 * (lp - l0) - 1.5 * (lp**2 - l0**2)
+    )
+    for g in (-4.0, -0.5, 0.5, 3.0):
+        units = np.exp(log_units_shift(price, 20.0, -1.0, g, 18.0))
+        assert (np.diff(units) <= 1e-12).all(), g
+        slope = response_elasticity(price, -1.0, g, 18.0)
+        assert (slope <= 1e-12).all()
+
+
+def _history(curvature: float, seed: int = 0, n: int = 400, days: int = 130):
+    """Listings with elasticity -2 whose last 91 days move prices up to +-40 % from the base."""
+    rng = np.random.default_rng(seed)
+    reference = rng.uniform(10, 50, n)
+    level = rng.uniform(1.0, 4.0, n)
+    price = np.repeat(reference[:, None], days, axis=1) * rng.uniform(0.97, 1.03, (n, days))
+    moves = np.exp(rng.uniform(-0.35, 0.35, (n, 1)) * np.linspace(0, 1, 91)[None, :])
+    price[:, -91:] *= moves
+    lp = np.log(price / reference[:, None])
+    week = np.sin(np.arange(days) / 7.0)[None, :] * 0.2  # seasonality: the weekly intercepts
+    mu = level[:, None] * np.exp(week - 2.0 * lp + curvature * lp**2)
+    units = rng.poisson(mu).astype(float)
+    units[rng.random(units.shape) < 0.03] = np.nan  # out of stock some days
+    return units, price, np.full(n, -2.0), reference
+
+
+@pytest.mark.parametrize("truth", [0.0, -3.0, 1.0])
+def test_recent_moves_recover_a_known_curvature(truth):
+    units, price, elasticity, reference = _history(truth)
+    got = recent_curvature(units, price, elasticity, reference)
+    assert abs(got.value - truth) < 3 * got.se + 0.05
+    assert got.se < 0.6
+    assert got.rows > 0.9 * 400 * 91
+
+
+def test_a_history_shorter_than_a_quarter_and_its_base_has_no_curvature():
+    units, price, elasticity, reference = _history(-3.0, days=100)
+    got = recent_curvature(units, price, elasticity, reference)
+    assert got.rows == 0 and got.value == 0.0
