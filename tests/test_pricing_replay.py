@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ml.pricing import replay as rp
+from ml.bench import replay as rp
 from ml.pricing.optimizer import DEFAULT_RULES, ending_nearest
 from ml.simulator import load_scenario, simulate
 from ml.simulator.demand import DemandModel

@@ -8,7 +8,7 @@ against the true elasticity at the reference price (identified and pooled listin
 
 On a scenario the elasticities are estimated from the history before the 90-day holdout, and the
 holdout is replayed day by day through the simulator with each pricing policy
-(``ml.pricing.replay``): kuajing, the oracle, cost-plus, keep-price and FX parity; their profit,
+(``ml.bench.replay``): kuajing, the oracle, cost-plus, keep-price and FX parity; their profit,
 revenue, units, margin and profit after the holdout's first duty change, kuajing's guardrail
 violations and the seconds to re-price 10,000 listings.
 """
@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.bench import replay
 from ml.bench.forecast import build_marts, generate_scenario, has_marts
 from ml.bench.output import Column, Echo, text_table
 from ml.forecast.nightly import read_marts
 from ml.forecast.panel import build_panel
-from ml.pricing import replay
 from ml.pricing.elasticity import ElasticityEstimates, estimate_elasticities
 from ml.settings import DataPaths
 from ml.simulator.engine import holdout_days
@@ -41,7 +41,18 @@ REPLAY_TARGETS = {
     "reprice_10k_seconds_max": 60.0,
 }
 BASELINES = ("cost_plus", "keep_price", "fx_parity")
-LISTING_COLUMNS = ("sku", "marketplace", "category", "elasticity", "se", "status", "own", "own_se")
+LISTING_COLUMNS = (
+    "sku",
+    "marketplace",
+    "category",
+    "elasticity",
+    "se",
+    "status",
+    "own",
+    "own_se",
+    "reference_price",
+    "curvature",
+)
 
 
 def with_truth(listings: pd.DataFrame, truth_dir: Path) -> pd.DataFrame:
@@ -141,7 +152,7 @@ def heldout_figures(panel) -> dict[str, float | None]:
 
 
 def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str, Any]:
-    """Replay the holdout of ``world`` with every pricing policy (``ml.pricing.replay``)."""
+    """Replay the holdout of ``world`` with every pricing policy (``ml.bench.replay``)."""
     from ml.simulator.demand import DemandModel
 
     days = holdout_days(world)
@@ -162,7 +173,12 @@ def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str,
     violations = replay.guardrail_violations(decisions)
     reprice = replay.repricing_seconds(kuajing.last_frame)
     shape = world.scenario.price_response
-    return summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
+    out = summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
+    out["kuajing_curvature"] = [
+        {"date": str(world.date_of(day)), "curvature": c.value, "se": c.se, "rows": c.rows}
+        for day, c in kuajing.curvatures
+    ]
+    return out
 
 
 def summarize(

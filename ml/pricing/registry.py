@@ -220,6 +220,8 @@ def train_and_register(
             **metrics,
             "identified_share": float((listings["status"] == "identified").mean()),
             "median_elasticity": float(listings["elasticity"].median()),
+            "curvature": float(listings["curvature"].median()),
+            "curvature_se": float(listings["curvature_se"].median()),
             "listings": float(len(listings)),
         }
         mlflow.log_params({"grain": panel.grain, "periods": str(panel.n_history)})

@@ -83,7 +83,8 @@ def planned_prices(
     kinds={"lightgbm", "mlflow", "duckdb"},
     description="Own-price elasticity per SKU x marketplace (double ML on the forecast's "
     "features, pooled towards the same SKU elsewhere and its category where own price "
-    "history is thin), identified or pooled; registered as a version of `price_response` "
+    "history is thin), identified or pooled, and the seller's curvature of the response "
+    "(from the last quarter's price moves); registered as a version of `price_response` "
     "(champion only if its held-out error on price-change periods is no worse) and written "
     "to pricing.price_elasticities.",
 )
@@ -111,6 +112,12 @@ def price_elasticities(
     listings = outcome.estimates.listings
     identified = float((listings["status"] == "identified").mean())
     context.log.info(f"{identified:.1%} of listings identified from their own prices")
+    curvature = float(listings["curvature"].median()) if "curvature" in listings else 0.0
+    curvature_se = float(listings["curvature_se"].median()) if "curvature_se" in listings else 0.0
+    context.log.info(
+        f"curvature of the price response {curvature:+.2f} (sd {curvature_se:.2f}; 0: constant "
+        "elasticity), from the last quarter's price moves"
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(listings),

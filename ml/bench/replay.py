@@ -26,14 +26,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ml.simulator.demand import DemandModel, price_effect
-from ml.simulator.engine import holdout_days, series_fx, simulate
-from ml.simulator.observation import Observation, SellerFacts
-from ml.simulator.policies import DefaultPricing, Policies
-from ml.simulator.world import ListingEconomics, World, listing_economics
-
-from .curvature import PRIOR_SD, Curvature, recent_curvature
-from .optimizer import (
+from ml.pricing.curvature import PRIOR_SD, Curvature, recent_curvature
+from ml.pricing.optimizer import (
     DEFAULT_RULES,
     ENDING_OFFSETS,
     MARKETPLACE_ENDINGS,
@@ -42,6 +36,11 @@ from .optimizer import (
     ending_nearest,
     optimize_prices,
 )
+from ml.simulator.demand import DemandModel, price_effect
+from ml.simulator.engine import holdout_days, series_fx, simulate
+from ml.simulator.observation import Observation, SellerFacts
+from ml.simulator.policies import DefaultPricing, Policies
+from ml.simulator.world import ListingEconomics, World, listing_economics
 
 TRAILING_DAYS = 28  # the window of recent sales and prices a policy reads from its history
 REVIEW_DAYS = 7  # the seller's replenishment ships weekly: part of the time to replenish
