@@ -220,7 +220,8 @@ class KuajingPricing(OptimizedPricing):
         assert obs.history is not None
         sales = obs.history.sales().T.astype(float)
         shown = obs.history.shown_price().T
-        could = ~obs.history.stocked_out().T & (shown > 0)
+        # promotion days sell on visibility as well as price: left out, as in the nightly
+        could = ~obs.history.stocked_out().T & (shown > 0) & (obs.history.discount().T == 0)
         self.curvature = recent_curvature(
             np.where(could, sales, np.nan), shown, self.elasticity, self.reference
         )

@@ -10,19 +10,19 @@ price loses less. So the response is log-quadratic in the log price:
 
 with the listing's elasticity and reference price and one curvature for the seller, learnt
 from the seller's own larger price moves: a Poisson regression of the units of the last
-quarter on the change of ``L(p) ** 2`` since the four weeks before it, with the elasticity
-part as an offset and one intercept per week (seasonality and events move every listing
-alike), under a normal
+quarter on ``L(p) ** 2``, with the elasticity part as an offset, one intercept per listing
+(its level) and one per week (seasonality and events move every listing alike), under a normal
 prior centred on 0 (constant elasticity) with standard deviation ``PRIOR_SD``. Small moves say
 little about it (their squares are tiny) and the estimate stays near 0; the large moves of an
-optimizer pin it down within weeks.
+optimizer pin it down within weeks. Promotion periods are left out: they sell on visibility as
+well as on price, and their lift would read as demand that falls off less far below the usual
+price.
 
 Units never rise with price: beyond the quadratic's vertex the log price is held at the vertex.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,43 +85,61 @@ def response_elasticity(
     return np.where(decreasing_log_price(lp, e, g) != lp, 0.0, slope)
 
 
+def _profiled_means(
+    eta: np.ndarray, y: np.ndarray, groups: tuple[np.ndarray, np.ndarray], rounds: int = 25
+) -> np.ndarray:
+    """Expected units exp(eta + a[listing] + b[period]) with both sets of intercepts at their
+    maximum likelihood for this ``eta`` (iterative proportional fitting: each set in turn makes
+    its groups' expected units equal their units)."""
+    base = np.exp(np.clip(eta, -30, 30))
+    scale = [np.ones(int(g.max()) + 1) for g in groups]
+    for _ in range(rounds):
+        for k, g in enumerate(groups):
+            other = scale[1 - k][groups[1 - k]]
+            total = np.bincount(g, y, len(scale[k]))
+            expected = np.bincount(g, base * other, len(scale[k]))
+            scale[k] = np.where(total > 0, total / np.maximum(expected, 1e-300), 0.0)
+    return base * scale[0][groups[0]] * scale[1][groups[1]]
+
+
 def fit_curvature(
     units: npt.ArrayLike,
     offset: npt.ArrayLike,
     change: npt.ArrayLike,
+    listing: npt.ArrayLike,
     period: npt.ArrayLike,
     prior_sd: float = PRIOR_SD,
 ) -> Curvature:
-    """The posterior mode of the curvature ``g`` in units ~ Poisson(exp(a[period] + offset +
-    g * change)) with g ~ N(0, prior_sd^2) and a flat intercept ``a`` per period (profiled
-    out: for a given g each period's expected units equal its units), by Newton's method.
-    ``offset``: log of the base level plus the elasticity part; ``change``: L(p)^2 - L(p0)^2."""
+    """The posterior mode of the curvature ``g`` in units ~ Poisson(exp(a[listing] + b[period]
+    + offset + g * change)) with g ~ N(0, prior_sd^2) and flat intercepts ``a`` and ``b``
+    (profiled out), by Newton's method on the profile likelihood; the posterior standard
+    deviation from its curvature. ``offset``: the elasticity part, elasticity x L(p);
+    ``change``: L(p)^2."""
     y = np.asarray(units, dtype=float)
     off, z = np.asarray(offset, dtype=float), np.asarray(change, dtype=float)
-    _, blk = np.unique(np.asarray(period), return_inverse=True)
-    n_blocks = int(blk.max()) + 1 if len(blk) else 0
     if not len(y) or y.sum() <= 0:
         return Curvature(0.0, prior_sd, int(len(y)))
-    g, info = 0.0, 1.0 / prior_sd**2
-    for _ in range(50):
-        raw = np.exp(np.clip(off + g * z, -30, 30))
-        scale = np.bincount(blk, y, n_blocks) / np.maximum(np.bincount(blk, raw, n_blocks), 1e-300)
-        mu = raw * scale[blk]
-        centre = np.bincount(blk, mu * z, n_blocks) / np.maximum(
-            np.bincount(blk, mu, n_blocks), 1e-300
-        )
-        zc = z - centre[blk]
-        score = float((zc * (y - mu)).sum()) - g / prior_sd**2
-        info = float((mu * zc * zc).sum()) + 1.0 / prior_sd**2
-        step = float(np.clip(score / info, -2.0, 2.0))
+    groups = (
+        np.unique(np.asarray(listing), return_inverse=True)[1],
+        np.unique(np.asarray(period), return_inverse=True)[1],
+    )
+
+    def score(g: float) -> float:
+        """d/dg of the profile log posterior (the intercepts' own scores are 0 there)."""
+        return float((z * (y - _profiled_means(off + g * z, y, groups))).sum()) - g / prior_sd**2
+
+    g, info, h = 0.0, 1.0 / prior_sd**2, 1e-4
+    for _ in range(30):
+        here = score(g)
+        info = max((score(g - h) - score(g + h)) / (2 * h), 1.0 / prior_sd**2)
+        step = float(np.clip(here / info, -2.0, 2.0))
         g = float(np.clip(g + step, *CURVATURE_BOUNDS))
-        if abs(step) < 1e-8:
+        if abs(step) < 1e-7:
             break
     return Curvature(g, float(1.0 / np.sqrt(info)), int(len(y)))
 
 
 RECENT_DAYS = 91  # the history the curvature is fitted on: the last quarter
-BASE_DAYS = 28  # each listing's level and price before it: the base its moves are measured from
 WEEK_DAYS = 7  # one intercept per week (seasonality and events move every listing alike)
 
 
@@ -135,33 +153,14 @@ def recent_curvature(
 ) -> Curvature:
     """The curvature from the last ``RECENT_DAYS`` of a history: ``units`` and ``displayed``
     prices are series (rows) x periods (columns, oldest first) of ``period_days`` days, NaN
-    where a listing could not sell (not listed, out of stock). Each listing's base is its mean
-    units and price over the ``BASE_DAYS`` before the window."""
-    n_periods = units.shape[1]
-    window = max(RECENT_DAYS // period_days, 1)
-    base = max(BASE_DAYS // period_days, 1)
-    cut = n_periods - window
-    if cut < base or not units.size:
-        return Curvature(0.0, prior_sd, 0)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a listing without a base: NaN
-        base_units = np.nanmean(units[:, cut - base : cut], axis=1)
-        base_price = np.nanmean(
-            np.where(displayed[:, cut - base : cut] > 0, displayed[:, cut - base : cut], np.nan),
-            axis=1,
-        )
-    y, price = units[:, cut:], displayed[:, cut:]
-    usable = np.isfinite(y) & (price > 0)
+    units where a period does not tell the price response (not listed, out of stock, a
+    promotion). One intercept per listing (its level) and per week (the calendar)."""
+    window = min(max(RECENT_DAYS // period_days, 1), units.shape[1])
+    y, price = units[:, units.shape[1] - window :], displayed[:, units.shape[1] - window :]
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.log(price / reference[:, None])
-        l0 = np.log(base_price / reference)
-    ok = (
-        usable
-        & np.isfinite(lp)
-        & (np.isfinite(l0) & (base_units > 0) & np.isfinite(elasticity))[:, None]
-    )
-    safe_base = np.where(base_units > 0, base_units, 1.0)
-    offset = np.log(safe_base)[:, None] + elasticity[:, None] * (lp - l0[:, None])
-    change = lp * lp - (l0 * l0)[:, None]
-    week = np.broadcast_to(np.arange(window) * period_days // WEEK_DAYS, y.shape)
-    return fit_curvature(y[ok], offset[ok], change[ok], week[ok], prior_sd)
+    ok = np.isfinite(y) & (price > 0) & np.isfinite(lp) & np.isfinite(elasticity)[:, None]
+    listing, column = np.nonzero(ok)
+    week = column * period_days // WEEK_DAYS
+    offset = (elasticity[:, None] * lp)[ok]
+    return fit_curvature(y[ok], offset, (lp * lp)[ok], listing, week, prior_sd)

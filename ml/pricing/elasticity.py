@@ -390,8 +390,12 @@ def estimate_elasticities(panel: Panel, seed: int = 0) -> ElasticityEstimates:
         }
     )
     reference = reference_prices(panel)
+    history = slice(0, panel.n_history)
+    # promotion periods sell on visibility as well as price (a deal badge, a circular): left
+    # out, or their lift would read as demand that falls off less at prices far below the usual
+    promoted = np.nan_to_num(panel.discount[:, history]) > 0
     shape = recent_curvature(
-        panel.units[:, : panel.n_history],
+        np.where(promoted, np.nan, panel.units[:, history]),
         displayed_prices(panel)[:, : panel.n_history],
         listings["elasticity"].to_numpy(),
         reference,

@@ -339,7 +339,7 @@ def _sell(
     state.listed_days += int(listed.sum())
     state.sales, state.stocked_out, state.sales_day = sales, out_today, t
     if state.history is not None:
-        state.history.record(sales, out_today, shown)
+        state.history.record(sales, out_today, shown, discount)
     return sales
 
 

@@ -89,11 +89,19 @@ class History:
         self._sales = np.zeros((n_days, n_series), dtype=np.int32)
         self._stocked_out = np.zeros((n_days, n_series), dtype=bool)
         self._shown_price = np.zeros((n_days, n_series))
+        self._discount = np.zeros((n_days, n_series))
         self.n_days = 0
 
-    def record(self, sales: np.ndarray, stocked_out: np.ndarray, shown_price: np.ndarray) -> None:
+    def record(
+        self,
+        sales: np.ndarray,
+        stocked_out: np.ndarray,
+        shown_price: np.ndarray,
+        discount: np.ndarray,
+    ) -> None:
         t = self.n_days
         self._sales[t], self._stocked_out[t], self._shown_price[t] = sales, stocked_out, shown_price
+        self._discount[t] = discount
         self.n_days = t + 1
 
     def sales(self) -> np.ndarray:
@@ -107,6 +115,10 @@ class History:
     def shown_price(self) -> np.ndarray:
         """Day x series: the price shoppers saw (list price less the promotion discount)."""
         return read_only(self._shown_price[: self.n_days])
+
+    def discount(self) -> np.ndarray:
+        """Day x series: the promotion discount of the day (0 without a promotion)."""
+        return read_only(self._discount[: self.n_days])
 
 
 @dataclass(frozen=True)
