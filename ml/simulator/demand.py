@@ -209,6 +209,19 @@ def mean_demand(
     )
 
 
+def surge_factors(surges, markets: list[str], dates: pd.DatetimeIndex) -> np.ndarray | None:
+    """Market x day: the product of the scenario's demand surges in force (None: none)."""
+    if not surges:
+        return None
+    out = np.ones((len(markets), len(dates)))
+    day = dates.date
+    for s in surges:
+        if s.marketplace in markets:
+            on = (day >= s.first_day) & (day <= s.last_day)
+            out[markets.index(s.marketplace), on] *= s.factor
+    return out
+
+
 def sample_demand(rng: np.random.Generator, mu: np.ndarray, nb_size: np.ndarray) -> np.ndarray:
     """Negative binomial units with mean ``mu`` (gamma-Poisson; variance mu + mu^2 / size)."""
     lam = rng.gamma(nb_size, np.maximum(mu, 0.0) / nb_size)
@@ -240,6 +253,7 @@ class DemandModel:
     yearly_norm: np.ndarray
     ref_share: np.ndarray | None = None  # the logit's share at the reference price
     response: PriceResponse = field(default_factory=PriceResponse)
+    surge: np.ndarray | None = None  # market x day demand multiplier (None: no surge)
 
     @classmethod
     def of(cls, world: World) -> DemandModel:
@@ -275,6 +289,7 @@ class DemandModel:
             yearly_norm=np.i0(strength),
             ref_share=s["ref_share"].to_numpy() if "ref_share" in s else None,
             response=PriceResponse(world.scenario.price_response, world.scenario.reference_effect),
+            surge=surge_factors(world.scenario.demand_surges, world.markets, dates),
         )
 
     def mean(
@@ -284,7 +299,7 @@ class DemandModel:
         k = len(self.base)
         shape = self.yearly_shape[self.profile, t]
         yearly = np.exp(self.yearly_strength * shape) / self.yearly_norm
-        return mean_demand(
+        mu = mean_demand(
             base=self.base,
             growth=self.growth,
             years=t / 365.25,
@@ -304,6 +319,7 @@ class DemandModel:
             ref_share=self.ref_share,
             response=self.response,
         )
+        return mu if self.surge is None else mu * self.surge[self.m_idx, t]
 
     def prior_estimate(self, noise: np.ndarray) -> np.ndarray:
         """What the seller believes a listing sells before the run: the true level around its

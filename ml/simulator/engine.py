@@ -33,7 +33,7 @@ from .demand import DemandModel, sample_demand
 from .observation import History, Observation, SellerFacts, read_only
 from .outputs import DailyOutputs
 from .policies import HubDelivery, Policies
-from .reference import HUB_ID
+from .reference import HUB_ID, LaneSpec
 from .state import Departure, IntervalTrack, SimState, SimulationResult, Snapshots, Stock
 from .world import DutyOutlook, World, rng_for, round_money
 
@@ -62,6 +62,16 @@ def _transit(
     if rng.random() < late_p:
         days += min(rng.exponential(late_mean), 5 * late_mean) + 1
     return int(max(tmin, round(days)))
+
+
+def lane_delay(world: World, lane: LaneSpec, day: int) -> int:
+    """Extra days the scenario's ``lane_delays`` add to a departure of ``lane`` on ``day``."""
+    d = world.date_of(day)
+    return sum(
+        x.extra_days
+        for x in world.scenario.lane_delays
+        if x.applies(lane.destination, lane.mode, d)
+    )
 
 
 class _Desk:
@@ -114,7 +124,7 @@ class _Desk:
             late = st.world.scenario.late_shipment_share
             st.transit_days[key] = _transit(
                 st.transit, ln.mode, ln.transit_typical, ln.transit_min, late
-            )
+            ) + lane_delay(st.world, ln, t)
         arrival = t + st.transit_days[key]
         st.stock.arrivals[arrival].append((rows, units))
         st.departures.append(Departure(lane, t, rows, units, t + ln.transit_typical, arrival))

@@ -38,6 +38,38 @@ ORDER_ROWS = ("lines", "daily", "weekly")
 
 
 @dataclass(frozen=True)
+class LaneDelay:
+    """Departures on ``mode`` lanes to ``destination`` (a marketplace, or "*" for every one)
+    from ``first_departure`` to ``last_departure`` arrive ``extra_days`` later than their
+    transit would make them (a port strike, a canal closure); bookings still say the typical
+    transit, so the shipments show as late."""
+
+    destination: str
+    mode: str
+    first_departure: date
+    last_departure: date
+    extra_days: int
+
+    def applies(self, destination: str, mode: str, day: date) -> bool:
+        return (
+            self.destination in ("*", destination)
+            and self.mode == mode
+            and self.first_departure <= day <= self.last_departure
+        )
+
+
+@dataclass(frozen=True)
+class DemandSurge:
+    """True demand in ``marketplace`` multiplied by ``factor`` from ``first_day`` to
+    ``last_day`` (a competitor out of stock, a viral post)."""
+
+    marketplace: str
+    first_day: date
+    last_day: date
+    factor: float
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str = "default"
     seed: int = 42
@@ -78,6 +110,9 @@ class Scenario:
     # measures are added to the built-in schedule, e.g. an announced tariff shock; a bare file
     # name is looked up in scenarios/.
     extra_tariff_schedule: str | None = None
+    # Disruptions for the closed-loop benchmarks: late lanes and demand surges (none by default).
+    lane_delays: tuple[LaneDelay, ...] = ()
+    demand_surges: tuple[DemandSurge, ...] = ()
 
     @property
     def n_days(self) -> int:
@@ -100,9 +135,16 @@ class Scenario:
             value = getattr(self, key)
             if value == default:
                 del d[key]  # the built-in scenarios' truth files stay as they were
+            elif key in ("lane_delays", "demand_surges"):
+                d[key] = [_event_dict(e) for e in value]
             elif isinstance(value, tuple):
                 d[key] = list(value)
         return d
+
+
+def _event_dict(event: LaneDelay | DemandSurge) -> dict[str, Any]:
+    """A delay or surge as its YAML mapping (dates as ISO strings)."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(event).items()}
 
 
 LATER_KNOBS: dict[str, Any] = {
@@ -116,7 +158,10 @@ LATER_KNOBS: dict[str, Any] = {
     "price_test_share": 1.0,
     "price_test_rate": 0.12,
     "extra_tariff_schedule": None,
+    "lane_delays": (),
+    "demand_surges": (),
 }
+LANE_MODES = ("ocean", "rail", "air", "express")
 
 
 _FIELDS = {f.name for f in fields(Scenario)}
@@ -170,6 +215,64 @@ def _extra_schedule(key: str, value: Any) -> str | None:
         raise _bad(key, f"an existing file (looked for {path.name} in {path.parent.name}/)", value)
     load_schedule(path)  # a malformed schedule fails here, not in the middle of a run
     return value
+
+
+def _items(key: str, value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _bad(key, "a list of mappings", value)
+    return value
+
+
+def _fields(key: str, value: dict[str, Any], names: tuple[str, ...]) -> None:
+    if set(value) != set(names):
+        raise _bad(key, f"a mapping with exactly the keys {', '.join(names)}", value)
+
+
+def _lane_delay(i: int, v: dict[str, Any]) -> LaneDelay:
+    key = f"lane_delays[{i}]"
+    names = ("destination", "mode", "first_departure", "last_departure", "extra_days")
+    _fields(key, v, names)
+    if v["destination"] != "*" and v["destination"] not in MARKETPLACES:
+        raise _bad(
+            f"{key}.destination", f"'*' or one of {', '.join(MARKETPLACES)}", v["destination"]
+        )
+    if v["mode"] not in LANE_MODES:
+        raise _bad(f"{key}.mode", f"one of {', '.join(LANE_MODES)}", v["mode"])
+    delay = LaneDelay(
+        v["destination"],
+        v["mode"],
+        _date(f"{key}.first_departure", v["first_departure"]),
+        _date(f"{key}.last_departure", v["last_departure"]),
+        _number(f"{key}.extra_days", v["extra_days"], 1, 120, integer=True),
+    )
+    if delay.last_departure < delay.first_departure:
+        raise _bad(
+            f"{key}.last_departure", "a date on or after first_departure", v["last_departure"]
+        )
+    return delay
+
+
+def _demand_surge(i: int, v: dict[str, Any]) -> DemandSurge:
+    key = f"demand_surges[{i}]"
+    _fields(key, v, ("marketplace", "first_day", "last_day", "factor"))
+    if v["marketplace"] not in MARKETPLACES:
+        raise _bad(f"{key}.marketplace", f"one of {', '.join(MARKETPLACES)}", v["marketplace"])
+    surge = DemandSurge(
+        v["marketplace"],
+        _date(f"{key}.first_day", v["first_day"]),
+        _date(f"{key}.last_day", v["last_day"]),
+        _number(f"{key}.factor", v["factor"], 0.0, 20.0),
+    )
+    if surge.last_day < surge.first_day:
+        raise _bad(f"{key}.last_day", "a date on or after first_day", v["last_day"])
+    return surge
+
+
+def parse_demand_surges(value: Any) -> tuple[DemandSurge, ...]:
+    """A scenario file's ``demand_surges`` (as the truth's scenario.yaml keeps them)."""
+    return tuple(_demand_surge(i, v) for i, v in enumerate(_items("demand_surges", value)))
 
 
 def _validate(raw: dict[str, Any]) -> Scenario:
@@ -244,6 +347,10 @@ def _validate(raw: dict[str, Any]) -> Scenario:
             kw[key] = _number(key, value, 0, 1)
         elif key == "extra_tariff_schedule":
             kw[key] = _extra_schedule(key, value)
+        elif key == "lane_delays":
+            kw[key] = tuple(_lane_delay(i, v) for i, v in enumerate(_items(key, value)))
+        elif key == "demand_surges":
+            kw[key] = parse_demand_surges(value)
         elif key == "seasonal_profile":
             if value is not None and value not in YEARLY_PROFILES:
                 raise _bad(key, f"null or one of {', '.join(YEARLY_PROFILES)}", value)

@@ -22,7 +22,8 @@ import pandas as pd
 import yaml
 
 from . import calendar as cal
-from .demand import PriceResponse, lifecycle, mean_demand, price_elasticity
+from .demand import PriceResponse, lifecycle, mean_demand, price_elasticity, surge_factors
+from .scenario import DemandSurge, parse_demand_surges
 
 DateLike: TypeAlias = str | date | pd.Timestamp | np.datetime64
 
@@ -38,6 +39,7 @@ class GroundTruth:
     injected_issues: dict[str, int]
     weekly_strength: float = 1.0  # the scenario's power on the day-of-week profile
     response: PriceResponse = field(default_factory=PriceResponse)  # shape of the price response
+    surges: tuple[DemandSurge, ...] = ()  # the scenario's demand surges
 
     @classmethod
     def load(cls, truth_dir: Path) -> GroundTruth:
@@ -59,6 +61,7 @@ class GroundTruth:
             campaigns=pd.read_parquet(truth_dir / "ad_campaigns.parquet"),
             injected_issues=json.loads((truth_dir / "injected_issues.json").read_text()),
             weekly_strength=float((scenario or {}).get("weekly_strength", 1.0)),
+            surges=parse_demand_surges((scenario or {}).get("demand_surges")),
             response=PriceResponse(
                 meta.get("price_response", "constant"), float(meta.get("reference_effect", 0.0))
             ),
@@ -170,7 +173,11 @@ class GroundTruth:
             ad_scale=r["ad_scale"],
             ref_share=r.get("ref_share"),
             response=self.response,
-        )
+        ) * self._surge(marketplace, idx)
+
+    def _surge(self, marketplace: str, idx: pd.DatetimeIndex) -> np.ndarray:
+        factor = surge_factors(self.surges, [marketplace], idx)
+        return np.ones(len(idx)) if factor is None else factor[0]
 
     def expected_demand(self, sku: str, marketplace: str, dates, price=None) -> np.ndarray:
         """True mean daily units on each date, unconstrained by stock.
