@@ -1,0 +1,124 @@
+"""Allocation decisions against brute force: target levels, the short hub, the surge by air."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from ml.allocation.plan import WindowDemand, allocate, surge_units, target_level, unit_values
+
+MAX_UNITS = 400
+
+
+def pmf(mean: float, variance: float) -> np.ndarray:
+    """The negative binomial's probabilities of 0..MAX_UNITS-1 units by its recursion, written
+    out by hand: P(0) = p^r, P(k) = P(k-1) (k - 1 + r) / k (1 - p), p = mean / variance."""
+    p = mean / variance
+    r = mean * p / (1 - p)
+    out = np.empty(MAX_UNITS)
+    out[0] = p**r
+    for k in range(1, MAX_UNITS):
+        out[k] = out[k - 1] * (k - 1 + r) / k * (1 - p)
+    return out
+
+
+def expected_profit(stock: int, probs: np.ndarray, underage: float, overage: float) -> float:
+    """underage x expected units sold - overage x expected units left over, summed by hand."""
+    k = np.arange(MAX_UNITS)
+    sold = np.minimum(k, stock)
+    left = np.maximum(stock - k, 0)
+    return float((probs * (underage * sold - overage * left)).sum())
+
+
+def test_the_window_distribution_is_the_negative_binomial():
+    demand = WindowDemand.of([12.0], [30.0])
+    probs = pmf(12.0, 30.0)
+    for x in (0, 5, 12, 25):
+        assert demand.cdf([x])[0] == pytest.approx(probs[: x + 1].sum(), rel=1e-9)
+    assert demand.quantile([0.9])[0] == np.searchsorted(np.cumsum(probs), 0.9)
+
+
+@pytest.mark.parametrize(
+    "mean,variance,underage,overage",
+    [(12.0, 30.0, 8.0, 1.0), (3.0, 9.0, 2.0, 2.0), (40.0, 41.0, 10.0, 0.5), (0.8, 4.0, 5.0, 1.0)],
+)
+def test_the_target_level_is_the_stock_of_most_expected_profit(mean, variance, underage, overage):
+    probs = pmf(mean, variance)
+    best = max(range(150), key=lambda s: expected_profit(s, probs, underage, overage))
+    got = int(target_level(WindowDemand.of([mean], [variance]), [underage], [overage])[0])
+    assert expected_profit(got, probs, underage, overage) == pytest.approx(
+        expected_profit(best, probs, underage, overage), rel=1e-12
+    )
+
+
+def test_a_units_value_is_its_marginal_expected_profit():
+    demand = WindowDemand.of([10.0, 4.0], [25.0, 6.0])
+    values = unit_values(demand, [3, 0], 6, [5.0, 3.0], [1.0, 1.0])
+    for i, (m, v, u, pos) in enumerate([(10.0, 25.0, 5.0, 3), (4.0, 6.0, 3.0, 0)]):
+        probs = pmf(m, v)
+        for k in range(6):
+            gain = expected_profit(pos + k + 1, probs, u, 1.0) - expected_profit(
+                pos + k, probs, u, 1.0
+            )
+            assert values[i, k] == pytest.approx(gain, abs=1e-12)
+
+
+def test_a_short_hub_goes_where_it_adds_most_profit_as_a_brute_force_says():
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        n = 3
+        mean = rng.uniform(1, 25, n)
+        variance = mean * rng.uniform(1.2, 4.0, n)
+        position = rng.integers(0, 10, n)
+        underage = rng.uniform(1, 12, n)
+        overage = rng.uniform(0.2, 3, n)
+        pack = int(rng.integers(1, 5))
+        hub = int(rng.integers(0, 40))
+        demand = WindowDemand.of(mean, variance)
+        target = target_level(demand, underage, overage)
+        got = allocate(hub, demand, position, underage, overage, pack)
+        assert got.sum() <= hub and (got % pack == 0).all()
+        assert (position + got <= np.maximum(target, position) + pack - 1).all()
+        wanted = np.maximum(np.ceil((target - position) / pack), 0).astype(int)
+        probs = [pmf(m, v) for m, v in zip(mean, variance, strict=True)]
+
+        def total(
+            cases, probs=probs, position=position, pack=pack, underage=underage, overage=overage
+        ):
+            return sum(
+                expected_profit(int(position[i] + c * pack), probs[i], underage[i], overage[i])
+                for i, c in enumerate(cases)
+            )
+
+        best = max(
+            (
+                cases
+                for cases in itertools.product(*(range(w + 1) for w in wanted))
+                if sum(cases) * pack <= hub
+            ),
+            key=total,
+        )
+        assert total(got // pack) == pytest.approx(total(best), rel=1e-9, abs=1e-9)
+
+
+def test_the_surge_covers_what_sells_before_the_ocean_shipment_at_the_premium():
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        mean, variance = rng.uniform(2, 30), 0.0
+        variance = mean * rng.uniform(1.2, 3.0)
+        position, underage = int(rng.integers(0, 20)), rng.uniform(2, 15)
+        premium = rng.uniform(0.1, 1.2) * underage
+        probs = pmf(mean, variance)
+        k = np.arange(MAX_UNITS)
+
+        def value(q, probs=probs, position=position, underage=underage, premium=premium, k=k):
+            short = np.maximum(k - position, 0)  # units demanded beyond the stock before then
+            return float((probs * underage * np.minimum(q, short)).sum()) - premium * q
+
+        best = max(range(120), key=value)
+        got = surge_units(WindowDemand.of([mean], [variance]), [position], [underage], [premium])
+        assert value(int(got[0])) == pytest.approx(value(best), rel=1e-9, abs=1e-9)
+        if premium >= underage:
+            assert got[0] == 0
