@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from ml.ingest.sql import lit
 
@@ -86,3 +87,19 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
         [schema, table],
     ).fetchall()[0][0]
     return bool(found)
+
+
+def replace_table(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, select: str = "*"
+) -> None:
+    """Replace ``table`` (``schema.name``) by ``rows`` in one transaction, so readers never see
+    half of it; ``select`` is the projection of ``rows`` it stores."""
+    schema = table.split(".")[0]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.register("replacing_rows", rows)
+    try:
+        con.execute("BEGIN")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM replacing_rows")
+        con.execute("COMMIT")
+    finally:
+        con.unregister("replacing_rows")

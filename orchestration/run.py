@@ -393,6 +393,7 @@ def summarize(paths: DataPaths, run_id: str, seconds: float, today: dt.date | No
         lines += freshness_warning(con, today or run_date())
         lines += forecast_summary(con, paths)
         lines += pricing_summary(con)
+        lines += allocation_summary(con)
     finally:
         con.close()
     lines += [
@@ -459,6 +460,21 @@ def pricing_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
         f"Prices ({RECOMMENDATIONS_TABLE}, out/prices/): {rows:,} rows, {listings:,} listings, "
         f"{first} .. {last}; {changed:,} changed, {paused:,} paused",
         f"  guardrails without seller rules: {describe_rules(DEFAULT_RULES)}",
+    ]
+
+
+def allocation_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    from ml.allocation.nightly import PLAN_TABLE
+
+    if not has_table(con, "allocation", "allocation_plan"):
+        return ["Shipments: not planned."]
+    by_mode = con.execute(
+        f"SELECT mode, count(*), sum(quantity) FROM {PLAN_TABLE} GROUP BY mode ORDER BY mode"
+    ).fetchall()
+    modes = ", ".join(f"{mode} {n:,} shipments / {units:,} units" for mode, n, units in by_mode)
+    return [
+        f"Shipments ({PLAN_TABLE}, out/allocation/inbound_shipment_plan.csv): "
+        + (modes or "none needed tonight")
     ]
 
 

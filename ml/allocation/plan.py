@@ -46,6 +46,10 @@ class WindowDemand:
         v = np.maximum(np.asarray(variance, dtype=float), m * (1 + MIN_DISPERSION))
         return cls(m, v)
 
+    def take(self, i: int) -> WindowDemand:
+        """Listing ``i`` alone (arrays of one)."""
+        return WindowDemand(self.mean[[i]], self.variance[[i]])
+
     def _nb(self) -> tuple[np.ndarray, np.ndarray]:
         """scipy's (n, p) of the negative binomial with this mean and variance."""
         m = np.maximum(self.mean, 1e-12)

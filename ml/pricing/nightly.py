@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ml.settings import DataPaths
-from ml.warehouse import has_table
+from ml.warehouse import has_table, replace_table
 
 from .elasticity import ElasticityEstimates
 from .optimizer import DEFAULT_RULES, PricingRules, optimize_prices
@@ -260,21 +260,6 @@ def recommend(
         con.close()
     csv, amazon = write_exports(paths, rows)
     return Recommendations(rows, csv, amazon, rules_line)
-
-
-def replace_table(
-    con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, select: str = "*"
-) -> None:
-    """Replace ``table`` (in the pricing schema) by ``rows`` in one transaction, so readers
-    never see half of it; ``select`` is the projection of ``rows`` it stores."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {PRICING_SCHEMA}")
-    con.register("pricing_rows", rows)
-    try:
-        con.execute("BEGIN")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM pricing_rows")
-        con.execute("COMMIT")
-    finally:
-        con.unregister("pricing_rows")
 
 
 def write_table(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:

@@ -1,0 +1,275 @@
+"""Tonight's hub-to-market allocation plan: the forecast, the stock, the lanes and the landed
+cost through ``ml.allocation.plan``, into the warehouse and an inbound shipment plan.
+
+Per listing (SKU x marketplace with a market warehouse):
+
+- demand: the served forecast's daily rate over its first ``RATE_DAYS`` (mean, and a variance
+  from its P10-P90 spread, as a normal's), over the base lead time (the ocean lane's median
+  transit, else its quoted one) plus a review week: a negative binomial of that mean and variance;
+- position: on hand + in transit at the listing's warehouse (``marts.mart_inventory_position``);
+  the SKU's hub stock (the hub rows of the same mart) is what can be shipped;
+- margin lost per unit short (underage): the price kept after VAT (the referral fee's reference
+  price, net) less the referral fee and the ocean landed cost, from ``marts.mart_landed_cost``;
+  a unit left over costs a review week of holding (``holding_rate`` a year of its landed cost);
+- fast mode: air where the lane exists, else express; its premium is its landed cost less the
+  ocean one. The surge goes first (it is urgent), then the ocean base from the hub's remainder.
+
+Outputs: ``allocation.allocation_plan`` (one row per SKU, destination and mode shipped) and
+``out/allocation/inbound_shipment_plan.csv`` shaped as an inbound shipment plan (SKU, quantity,
+units per case, cases, ship-from, destination warehouse, mode, ship-by date).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ml.settings import DataPaths
+from ml.warehouse import replace_table
+
+from .plan import WindowDemand, allocate, surge_units, target_level, unit_values
+
+SCHEMA = "allocation"
+PLAN_TABLE = f"{SCHEMA}.allocation_plan"
+RATE_DAYS = 28  # the forecast days whose average is the daily rate
+REVIEW_DAYS = 7  # plans are made nightly, regular shipments leave weekly
+HOLDING_RATE = 0.25  # a year's holding cost (capital, storage) as a share of landed cost
+Z_P10_P90 = 2.5631  # P90 - P10 of a normal, in standard deviations
+BASE_MODE = "ocean"
+FAST_MODES = ("air", "express")
+PLAN_COLUMNS = (
+    "sku",
+    "marketplace",
+    "ship_from",
+    "destination_warehouse",
+    "mode",
+    "quantity",
+    "units_per_case",
+    "cases",
+    "ship_by",
+    "expected_arrival",
+    "position",
+    "target_level",
+    "days_of_cover_after_arrival",
+    "stockout_probability_before_arrival",
+    "expected_profit_usd",
+    "reason",
+)
+EXPORT_COLUMNS = {
+    "sku": "SKU",
+    "quantity": "Quantity",
+    "units_per_case": "Units per case",
+    "cases": "Number of cases",
+    "ship_from": "Ship from",
+    "destination_warehouse": "Destination warehouse",
+    "mode": "Mode",
+    "ship_by": "Ship by",
+}
+
+
+@dataclass(frozen=True)
+class AllocationSettings:
+    case_pack: int = 1  # units per case where the catalog states none
+    holding_rate: float = HOLDING_RATE
+    review_days: int = REVIEW_DAYS
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    return con.execute(sql).fetch_df()
+
+
+def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row per listing with a market warehouse: stock, hub, daily demand, base and fast
+    lanes with their transit and landed cost, and the margin per unit."""
+    return _df(
+        con,
+        f"""
+        with first_day as (select min(date) as d0 from forecast.demand_forecast),
+        rate as (
+            select f.sku, f.marketplace,
+                   sum(f.mean) / {RATE_DAYS} as daily_mean,
+                   sum(power((f.p90 - f.p10) / {Z_P10_P90}, 2)) / {RATE_DAYS} as daily_var
+            from forecast.demand_forecast f cross join first_day
+            where f.date < first_day.d0 + {RATE_DAYS}
+            group by f.sku, f.marketplace
+        ),
+        position as (
+            select sku, marketplace, warehouse_id, on_hand, in_transit, position_date
+            from marts.mart_inventory_position where warehouse_type = 'market'
+        ),
+        hub as (
+            select sku, warehouse_id as hub_id, on_hand as hub_units
+            from marts.mart_inventory_position where warehouse_type = 'hub'
+        ),
+        lanes as (
+            select l.lane_id, l.origin_warehouse_id, l.destination_warehouse_id, l.mode,
+                   coalesce(p.transit_days_p50, l.transit_days_typical) as transit_days
+            from staging.stg_raw__lanes l
+            left join marts.mart_lane_performance p using (lane_id)
+        ),
+        cost as (
+            select sku, marketplace, mode, landed_cost_usd,
+                   reference_price_net_local * usd_per_local - referral_fee_usd
+                       - landed_cost_usd as margin_usd
+            from marts.mart_landed_cost where is_as_of
+        )
+        select p.sku, p.marketplace, p.warehouse_id, p.on_hand, p.in_transit, p.position_date,
+               h.hub_id, coalesce(h.hub_units, 0) as hub_units,
+               coalesce(r.daily_mean, 0) as daily_mean, coalesce(r.daily_var, 0) as daily_var,
+               b.transit_days as base_days, cb.landed_cost_usd as base_landed_usd,
+               cb.margin_usd,
+               f.mode as fast_mode, f.transit_days as fast_days,
+               cf.landed_cost_usd as fast_landed_usd
+        from position p
+        left join hub h using (sku)
+        left join rate r using (sku, marketplace)
+        left join lanes b
+            on b.destination_warehouse_id = p.warehouse_id and b.mode = '{BASE_MODE}'
+        left join cost cb
+            on cb.sku = p.sku and cb.marketplace = p.marketplace and cb.mode = '{BASE_MODE}'
+        left join lanes f
+            on f.destination_warehouse_id = p.warehouse_id and f.mode in {FAST_MODES}
+        left join cost cf
+            on cf.sku = p.sku and cf.marketplace = p.marketplace and cf.mode = f.mode
+        qualify row_number() over (
+            partition by p.sku, p.marketplace order by f.mode = 'air' desc, f.mode
+        ) = 1
+        order by p.sku, p.marketplace
+        """,
+    )
+
+
+def _window(rows: pd.DataFrame, days: np.ndarray) -> WindowDemand:
+    mean = rows["daily_mean"].to_numpy(float) * days
+    var = rows["daily_var"].to_numpy(float) * days
+    return WindowDemand.of(mean, np.maximum(var, mean))
+
+
+def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> list[dict]:
+    """The shipments of one SKU's listings (``rows``) from its hub."""
+    rows = rows.reset_index(drop=True)
+    hub = int(rows["hub_units"].iloc[0])
+    position = (rows["on_hand"] + rows["in_transit"]).to_numpy(float)
+    base_days = rows["base_days"].to_numpy(float)
+    margin = np.maximum(rows["margin_usd"].to_numpy(float), 0.0)
+    landed = rows["base_landed_usd"].to_numpy(float)
+    overage = landed * settings.holding_rate * settings.review_days / 365.0
+    full = _window(rows, base_days + settings.review_days)
+    target = target_level(full, margin, overage)
+    until_base = _window(rows, base_days)
+    premium = rows["fast_landed_usd"].to_numpy(float) - landed
+    fast_ok = rows["fast_mode"].notna().to_numpy() & np.isfinite(premium)
+    surge = np.where(fast_ok, surge_units(until_base, position, margin, np.nan_to_num(premium)), 0)
+    surge = _take_from_hub(surge.astype(np.int64), hub, settings.case_pack)
+    hub -= int(surge.sum())
+    base = allocate(hub, full, position + surge, margin, overage, settings.case_pack, target)
+    ocean_risk = 1.0 - until_base.cdf(position)  # P(stock-out before an ocean shipment lands)
+    out = []
+    for i, r in rows.iterrows():
+        # the surge lands first: the ocean shipment's stock before it includes the surge
+        for mode, qty, days, before in (
+            (r["fast_mode"], int(surge[i]), r["fast_days"], position[i]),
+            (BASE_MODE, int(base[i]), r["base_days"], position[i] + surge[i]),
+        ):
+            if qty <= 0:
+                continue
+            arrival_window = _window(rows.iloc[[i]], np.array([float(days)]))
+            stockout = 1.0 - float(arrival_window.cdf([before])[0])
+            rate = float(r["daily_mean"])
+            cover = (before + qty - rate * float(days)) / rate if rate > 0 else np.inf
+            profit = float(
+                unit_values(full.take(i), [before], qty, [margin[i]], [overage[i]]).sum()
+            )
+            if mode != BASE_MODE:
+                profit -= float(premium[i]) * qty
+            out.append(
+                {
+                    "sku": r["sku"],
+                    "marketplace": r["marketplace"],
+                    "ship_from": r["hub_id"],
+                    "destination_warehouse": r["warehouse_id"],
+                    "mode": mode,
+                    "quantity": qty,
+                    "units_per_case": settings.case_pack,
+                    "cases": qty // settings.case_pack,
+                    "ship_by": today,
+                    "expected_arrival": today + timedelta(days=int(round(float(days)))),
+                    "position": int(position[i]),
+                    "target_level": int(target[i]),
+                    "days_of_cover_after_arrival": cover,
+                    "stockout_probability_before_arrival": stockout,
+                    "expected_profit_usd": profit,
+                    "reason": _reason(mode, float(ocean_risk[i]), position[i], target[i], hub),
+                }
+            )
+    return out
+
+
+def _take_from_hub(units: np.ndarray, hub: int, case_pack: int) -> np.ndarray:
+    """Whole cases of ``units``, scaled down in proportion where the hub holds fewer."""
+    cases = np.ceil(units / case_pack).astype(np.int64)
+    room = hub // case_pack
+    if cases.sum() > room:
+        cases = np.floor(cases * room / max(cases.sum(), 1)).astype(np.int64)
+    return cases * case_pack
+
+
+def _reason(mode: str, ocean_risk: float, position: float, target: float, hub_left: int) -> str:
+    if mode != BASE_MODE:
+        return (
+            f"surge: {ocean_risk:.0%} chance of a stock-out before an ocean shipment lands; "
+            f"the units whose sale beats the premium of {mode} go by {mode}"
+        )
+    short = " (hub short: the cases went where they add most profit)" if hub_left <= 0 else ""
+    return f"restock to the target level {target:.0f} from {position:.0f}" + short
+
+
+def plan(con: duckdb.DuckDBPyConnection, settings: AllocationSettings, today: date) -> pd.DataFrame:
+    """Every SKU's shipments (``PLAN_COLUMNS``); listings without demand, a base lane or a
+    landed cost are left out of the plan."""
+    rows = listing_inputs(con)
+    usable = rows.dropna(subset=["base_days", "base_landed_usd", "margin_usd", "hub_id"])
+    usable = usable[usable["daily_mean"] > 0]
+    out: list[dict] = []
+    for _, group in usable.groupby("sku", sort=True):
+        out += plan_sku(group, settings, today)
+    return pd.DataFrame(out, columns=list(PLAN_COLUMNS))
+
+
+def write_plan(paths: DataPaths, frame: pd.DataFrame) -> Path:
+    """The table (replaced in one transaction) and the inbound shipment plan export."""
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        replace_table(con, PLAN_TABLE, frame, "*, current_timestamp AS planned_at")
+    finally:
+        con.close()
+    folder = paths.out / "allocation"
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "inbound_shipment_plan.csv"
+    frame[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS).to_csv(csv, index=False)
+    return csv
+
+
+def plan_plot(frame: pd.DataFrame) -> bytes:
+    """Units planned per destination marketplace, stacked by mode."""
+    from ml.forecast.plots import pyplot, save_png
+
+    plt = pyplot()
+    units = frame.pivot_table(
+        index="marketplace", columns="mode", values="quantity", aggfunc="sum", fill_value=0
+    )
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * max(len(units), 1)), 4))
+    bottom = np.zeros(len(units))
+    for mode in units.columns:
+        ax.bar(units.index.astype(str), units[mode], bottom=bottom, label=str(mode))
+        bottom += units[mode].to_numpy()
+    ax.set_ylabel("units to ship")
+    ax.set_title("Tonight's shipments from the hub, by destination and mode")
+    if len(units.columns):
+        ax.legend()
+    return save_png(fig, None)

@@ -1,0 +1,64 @@
+"""Allocation in the whole pipeline (the small scenario, a real Dagster instance and warehouse):
+the plan never ships more than the hub holds, in whole cases, to each listing's own warehouse."""
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.allocation.nightly import EXPORT_COLUMNS
+from ml.settings import DataPaths
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tables(pipeline_run):
+    con = duckdb.connect(str(DataPaths(pipeline_run.data_dir).warehouse), read_only=True)
+    try:
+        yield {
+            "plan": con.execute("SELECT * FROM allocation.allocation_plan").fetch_df(),
+            "stock": con.execute("SELECT * FROM marts.mart_inventory_position").fetch_df(),
+            "warehouses": con.execute("SELECT * FROM staging.stg_raw__warehouses").fetch_df(),
+        }
+    finally:
+        con.close()
+
+
+def test_the_plan_ships_what_the_hub_holds_to_each_listings_own_warehouse(tables):
+    plan, stock = tables["plan"], tables["stock"]
+    assert len(plan) > 0 and set(plan["mode"]) <= {"ocean", "rail", "air", "express"}
+    assert (plan["quantity"] > 0).all()
+    assert (plan["quantity"] == plan["cases"] * plan["units_per_case"]).all()
+    hub = stock[stock["warehouse_type"] == "hub"].set_index("sku")["on_hand"]
+    shipped = plan.groupby("sku")["quantity"].sum()
+    assert (shipped <= hub.reindex(shipped.index)).all()
+    own = tables["warehouses"].dropna(subset=["marketplace"]).set_index("marketplace")
+    assert (
+        plan["destination_warehouse"] == own.loc[plan["marketplace"], "warehouse_id"].values
+    ).all()
+    # an ocean shipment tops a listing up towards its target, not beyond it
+    ocean = plan[plan["mode"] == "ocean"]
+    assert (
+        ocean["position"] + ocean["quantity"] <= ocean["target_level"] + ocean["units_per_case"]
+    ).all()
+    assert plan["stockout_probability_before_arrival"].between(0, 1).all()
+
+
+def test_the_export_is_an_inbound_shipment_plan(pipeline_run, tables):
+    csv = DataPaths(pipeline_run.data_dir).out / "allocation" / "inbound_shipment_plan.csv"
+    export = pd.read_csv(csv)
+    assert list(export.columns) == list(EXPORT_COLUMNS.values())
+    assert len(export) == len(tables["plan"])
+    assert "Shipments (allocation.allocation_plan" in pipeline_run.output
+
+
+def test_the_asset_shows_units_by_mode_a_plot_and_a_preview(pipeline_run):
+    with dg.DagsterInstance.from_config(str(pipeline_run.data_dir / "dagster")) as instance:
+        event = instance.get_latest_materialization_event(
+            dg.AssetKey(["allocation", "allocation_plan"])
+        )
+    assert event is not None and event.asset_materialization is not None
+    metadata = event.asset_materialization.metadata
+    assert {"units_by_mode", "plot", "preview", "csv", "listings_at_risk"} <= set(metadata)
+    assert "data:image/png;base64," in str(metadata["plot"].value)
