@@ -122,3 +122,61 @@ def test_the_surge_covers_what_sells_before_the_ocean_shipment_at_the_premium():
         assert value(int(got[0])) == pytest.approx(value(best), rel=1e-9, abs=1e-9)
         if premium >= underage:
             assert got[0] == 0
+
+
+def _listings(**overrides):
+    import pandas as pd
+
+    base = {
+        "sku": "A",
+        "marketplace": ["US", "DE"],
+        "warehouse_id": ["US-ONT", "DE-LEJ"],
+        "on_hand": [2, 30],
+        "in_transit": [0, 10],
+        "hub_id": "HUB",
+        "hub_units": 100,
+        "daily_mean": [2.0, 1.0],
+        "daily_var": [3.0, 1.5],
+        "base_days": [30.0, 35.0],
+        "base_landed_usd": [10.0, 10.0],
+        "margin_usd": [8.0, 6.0],
+        "fast_mode": ["air", "air"],
+        "fast_days": [6.0, 7.0],
+        "fast_landed_usd": [12.0, 12.5],
+    }
+    base.update(overrides)
+    return pd.DataFrame(base)
+
+
+def test_a_listing_about_to_run_out_gets_an_air_surge_and_its_ocean_base():
+    from datetime import date
+
+    from ml.allocation.nightly import AllocationSettings, plan_sku
+
+    rows = plan_sku(_listings(), AllocationSettings(), date(2026, 11, 1))
+    by = {(r["marketplace"], r["mode"]): r for r in rows}
+    # US: 2 units against ~60 until ocean lands -> an air surge; DE has 40 for ~35 days
+    assert by[("US", "air")]["quantity"] > 20 and ("DE", "air") not in by
+    assert by[("US", "air")]["expected_arrival"] == date(2026, 11, 7)
+    assert "surge" in by[("US", "air")]["reason"]
+    assert sum(r["quantity"] for r in rows) <= 100
+    us_ocean = by[("US", "ocean")]
+    assert (
+        us_ocean["position"] + by[("US", "air")]["quantity"] + us_ocean["quantity"]
+        <= (us_ocean["target_level"])
+    )
+
+
+def test_a_short_hub_ships_no_more_than_it_holds_and_no_surge_past_the_margin():
+    from datetime import date
+
+    from ml.allocation.nightly import AllocationSettings, plan_sku
+
+    short = plan_sku(_listings(hub_units=15), AllocationSettings(case_pack=5), date(2026, 11, 1))
+    assert sum(r["quantity"] for r in short) <= 15
+    assert all(r["quantity"] % 5 == 0 for r in short)
+    # air costing more per unit than the margin lost: no surge at all
+    dear = plan_sku(
+        _listings(fast_landed_usd=[30.0, 30.0]), AllocationSettings(), date(2026, 11, 1)
+    )
+    assert all(r["mode"] == "ocean" for r in dear)
