@@ -62,3 +62,25 @@ def test_the_asset_shows_units_by_mode_a_plot_and_a_preview(pipeline_run):
     metadata = event.asset_materialization.metadata
     assert {"units_by_mode", "plot", "preview", "csv", "listings_at_risk"} <= set(metadata)
     assert "data:image/png;base64," in str(metadata["plot"].value)
+
+
+def test_the_restock_plan_and_days_of_supply_cover_every_sku_and_listing(pipeline_run, tables):
+    con = duckdb.connect(str(DataPaths(pipeline_run.data_dir).warehouse), read_only=True)
+    try:
+        orders = con.execute("SELECT * FROM allocation.restock_plan").fetch_df()
+        supply = con.execute("SELECT * FROM allocation.days_of_supply").fetch_df()
+    finally:
+        con.close()
+    assert len(orders) > 0 and (orders["order_quantity"] >= 0).all()
+    assert (orders["order_quantity"] % orders["units_per_case"] == 0).all()
+    ordered = orders[orders["order_quantity"] > 0]
+    assert (
+        ordered["position"] + ordered["order_quantity"]
+        >= ordered["target_level"] - ordered["units_per_case"]
+    ).all()
+    market = tables["stock"][tables["stock"]["warehouse_type"] == "market"]
+    assert len(supply) == len(market)
+    rated = supply.dropna(subset=["days_of_supply"])
+    assert (rated["at_risk"] == (rated["days_of_supply"] < 28)).all()
+    folder = DataPaths(pipeline_run.data_dir).out / "allocation"
+    assert (folder / "restock_plan.csv").exists() and (folder / "days_of_supply.csv").exists()

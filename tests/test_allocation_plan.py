@@ -180,3 +180,59 @@ def test_a_short_hub_ships_no_more_than_it_holds_and_no_surge_past_the_margin():
         _listings(fast_landed_usd=[30.0, 30.0]), AllocationSettings(), date(2026, 11, 1)
     )
     assert all(r["mode"] == "ocean" for r in dear)
+
+
+def test_the_factory_order_tops_up_to_the_target_and_meets_the_minimum_only_when_it_pays():
+    from ml.allocation.plan import restock_order
+
+    rng = np.random.default_rng(21)
+    for _ in range(30):
+        mean = rng.uniform(10, 120)
+        variance = mean * rng.uniform(1.2, 3.0)
+        position = int(rng.integers(0, 80))
+        underage, overage = rng.uniform(2, 10), rng.uniform(0.5, 4)
+        pack, moq = int(rng.integers(1, 12)), int(rng.integers(0, 200))
+        probs = pmf(mean, variance)
+        allowed = [0] + [q for q in range(pack, 400, pack) if q >= moq]
+        # the brute force: the order of most expected profit among whole cases >= the minimum,
+        # never past the first case that reaches the target (the target caps the order)
+        target = int(target_level(WindowDemand.of([mean], [variance]), [underage], [overage])[0])
+        cap = int(max(np.ceil(max(target - position, 0) / pack), np.ceil(moq / pack)) * pack)
+        best = max(
+            (q for q in allowed if q <= max(cap, 0)),
+            key=lambda q: expected_profit(position + q, probs, underage, overage),
+        )
+        got = int(
+            restock_order(
+                WindowDemand.of([mean], [variance]),
+                [position],
+                [underage],
+                [overage],
+                [pack],
+                [moq],
+            )[0]
+        )
+        assert got % pack == 0 and (got == 0 or got >= moq)
+        gain = expected_profit(position + got, probs, underage, overage)
+        assert gain == pytest.approx(
+            expected_profit(position + best, probs, underage, overage), rel=1e-9, abs=1e-9
+        )
+
+
+def test_the_supplier_order_covers_every_markets_demand_over_the_lead_time():
+    from datetime import date
+
+    from ml.allocation.nightly import RestockSettings, days_of_supply, restock
+
+    low = _listings(hub_units=10)  # 2 + 40 in the markets, ~3 a day over 30 + 35 + 7 days
+    high = _listings(sku="B", hub_units=5_000)
+    rows = __import__("pandas").concat([low, high], ignore_index=True)
+    orders = restock(rows, RestockSettings(case_pack=6, min_order_quantity=60), date(2026, 11, 1))
+    a, b = orders.set_index("sku").loc["A"], orders.set_index("sku").loc["B"]
+    assert a["order_quantity"] >= 60 and a["order_quantity"] % 6 == 0
+    assert a["position"] + a["order_quantity"] >= a["target_level"]
+    assert a["expected_delivery"] == date(2026, 12, 1)
+    assert b["order_quantity"] == 0 and not b["at_risk"]
+    supply = days_of_supply(low)
+    assert supply["days_of_supply"].round(6).tolist() == [1.0, 40.0]  # 2 / 2, 40 / 1
+    assert supply["at_risk"].tolist() == [True, False]

@@ -32,7 +32,7 @@ import pandas as pd
 from ml.settings import DataPaths
 from ml.warehouse import replace_table
 
-from .plan import WindowDemand, allocate, surge_units, target_level, unit_values
+from .plan import WindowDemand, allocate, restock_order, surge_units, target_level, unit_values
 
 SCHEMA = "allocation"
 PLAN_TABLE = f"{SCHEMA}.allocation_plan"
@@ -273,3 +273,122 @@ def plan_plot(frame: pd.DataFrame) -> bytes:
     if len(units.columns):
         ax.legend()
     return save_png(fig, None)
+
+
+RESTOCK_TABLE = f"{SCHEMA}.restock_plan"
+SUPPLY_TABLE = f"{SCHEMA}.days_of_supply"
+AT_RISK_DAYS = 28  # Walmart's "under 28 days of supply is at risk"
+RESTOCK_COLUMNS = (
+    "sku",
+    "order_quantity",
+    "units_per_case",
+    "cases",
+    "order_by",
+    "expected_delivery",
+    "position",
+    "hub_units",
+    "target_level",
+    "daily_demand",
+    "days_of_supply",
+    "at_risk",
+)
+
+
+@dataclass(frozen=True)
+class RestockSettings:
+    supplier_lead_days: int = 30  # the catalog states no supplier lead time yet
+    min_order_quantity: int = 0
+    case_pack: int = 1
+    holding_rate: float = HOLDING_RATE
+    review_days: int = REVIEW_DAYS
+
+
+def days_of_supply(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per listing, as FBA Restock reports it: (on hand + inbound) over the forecast's daily
+    demand, and at risk under ``AT_RISK_DAYS``."""
+    position = rows["on_hand"] + rows["in_transit"]
+    rate = rows["daily_mean"].where(rows["daily_mean"] > 0)
+    days = position / rate
+    return pd.DataFrame(
+        {
+            "sku": rows["sku"],
+            "marketplace": rows["marketplace"],
+            "warehouse_id": rows["warehouse_id"],
+            "on_hand": rows["on_hand"],
+            "inbound": rows["in_transit"],
+            "daily_demand": rows["daily_mean"],
+            "days_of_supply": days,
+            "at_risk": days < AT_RISK_DAYS,
+        }
+    )
+
+
+def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.DataFrame:
+    """Per SKU: what to order from the supplier into the hub now, from the demand of all its
+    markets over the supplier lead time, the ocean leg and a review period, against the stock
+    in the hub, the market warehouses and on its way to them (``RESTOCK_COLUMNS``). Orders
+    already placed with the supplier are not in the data yet: they are not counted."""
+    usable = rows.dropna(subset=["base_landed_usd", "margin_usd"])
+    usable = usable.assign(
+        position=usable["on_hand"] + usable["in_transit"],
+        margin_weight=usable["margin_usd"].clip(lower=0) * usable["daily_mean"],
+    )
+    per_sku = usable.groupby("sku").agg(
+        hub_units=("hub_units", "first"),
+        market_units=("position", "sum"),
+        daily_demand=("daily_mean", "sum"),
+        daily_var=("daily_var", "sum"),
+        margin_weight=("margin_weight", "sum"),
+        landed=("base_landed_usd", "mean"),
+        base_days=("base_days", "mean"),
+    )
+    per_sku = per_sku[per_sku["daily_demand"] > 0]
+    # an order reaches the markets after the supplier's lead time and the ocean leg
+    window = settings.supplier_lead_days + per_sku["base_days"].fillna(0).to_numpy()
+    window = window + settings.review_days
+    mean = per_sku["daily_demand"].to_numpy() * window
+    demand = WindowDemand.of(mean, np.maximum(per_sku["daily_var"].to_numpy() * window, mean))
+    margin = (per_sku["margin_weight"] / per_sku["daily_demand"]).to_numpy()
+    overage = per_sku["landed"].to_numpy() * settings.holding_rate * settings.review_days / 365
+    position = (per_sku["hub_units"] + per_sku["market_units"]).to_numpy(float)
+    n = len(per_sku)
+    qty = restock_order(
+        demand,
+        position,
+        margin,
+        overage,
+        np.full(n, settings.case_pack),
+        np.full(n, settings.min_order_quantity),
+    )
+    supply = position / per_sku["daily_demand"].to_numpy()
+    return pd.DataFrame(
+        {
+            "sku": per_sku.index,
+            "order_quantity": qty,
+            "units_per_case": settings.case_pack,
+            "cases": qty // settings.case_pack,
+            "order_by": today,
+            "expected_delivery": today + timedelta(days=settings.supplier_lead_days),
+            "position": position.astype(np.int64),
+            "hub_units": per_sku["hub_units"].to_numpy(),
+            "target_level": target_level(demand, margin, overage).astype(np.int64),
+            "daily_demand": per_sku["daily_demand"].to_numpy(),
+            "days_of_supply": supply,
+            "at_risk": supply < AT_RISK_DAYS,
+        }
+    )[list(RESTOCK_COLUMNS)]
+
+
+def write_restock(paths: DataPaths, orders: pd.DataFrame, supply: pd.DataFrame) -> list[Path]:
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        replace_table(con, RESTOCK_TABLE, orders, "*, current_timestamp AS planned_at")
+        replace_table(con, SUPPLY_TABLE, supply, "*, current_timestamp AS planned_at")
+    finally:
+        con.close()
+    folder = paths.out / "allocation"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / "restock_plan.csv", folder / "days_of_supply.csv"]
+    orders[orders["order_quantity"] > 0].to_csv(files[0], index=False)
+    supply.to_csv(files[1], index=False)
+    return files

@@ -154,3 +154,51 @@ def surge_units(
         level = np.where(worth, 1.0 - extra / np.where(u > 0, u, 1.0), 0.0)
     cover = demand_until_base.quantile(level)
     return np.where(worth, np.maximum(cover - np.asarray(position, dtype=float), 0.0), 0.0)
+
+
+def expected_profit(
+    demand: WindowDemand, stock: npt.ArrayLike, underage: npt.ArrayLike, overage: npt.ArrayLike
+) -> np.ndarray:
+    """Expected profit of holding ``stock`` against the window's demand, relative to none:
+    the sum of each unit's value (``unit_values``), per listing."""
+    s = np.maximum(np.asarray(stock, dtype=np.int64), 0)
+    n = int(s.max(initial=0))
+    if n == 0:
+        return np.zeros(len(s))
+    values = unit_values(demand, np.zeros(len(s)), n, underage, overage)
+    return np.where(np.arange(n)[None, :] < s[:, None], values, 0.0).sum(axis=1)
+
+
+def restock_order(
+    demand: WindowDemand,
+    position: npt.ArrayLike,
+    underage: npt.ArrayLike,
+    overage: npt.ArrayLike,
+    case_pack: npt.ArrayLike,
+    min_order: npt.ArrayLike,
+) -> np.ndarray:
+    """Units to order from the supplier per SKU: towards the critical-ratio target of the
+    demand of every market over the supplier lead time plus a review period, in whole cases
+    while the next case adds expected profit; an order
+    below the minimum order quantity is raised to it only where the larger order still adds
+    expected profit, else nothing is ordered."""
+    pos = np.asarray(position, dtype=float)
+    pack = np.maximum(np.asarray(case_pack, dtype=np.int64), 1)
+    moq = np.maximum(np.asarray(min_order, dtype=np.int64), 0)
+    gap = np.maximum(target_level(demand, underage, overage) - pos, 0)
+    # whole cases while the next one adds expected profit (a case's last units may not)
+    cases = np.ceil(gap / pack).astype(np.int64)
+    n = int((cases * pack).max(initial=0))
+    qty = np.zeros(len(pos), dtype=np.int64)
+    if n:
+        values = unit_values(demand, pos, n, underage, overage)
+        for i in np.flatnonzero(cases):
+            per_case = values[i, : cases[i] * pack[i]].reshape(cases[i], pack[i]).sum(axis=1)
+            qty[i] = int(np.argmin(np.r_[per_case, -1.0] > 0)) * pack[i]
+    small = (qty > 0) & (qty < moq)
+    if small.any():
+        raised = (np.ceil(moq / pack) * pack).astype(np.int64)
+        now = expected_profit(demand, pos, underage, overage)
+        after = expected_profit(demand, pos + raised, underage, overage)
+        qty = np.where(small, np.where(after > now, raised, 0), qty)
+    return qty

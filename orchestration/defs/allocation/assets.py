@@ -14,6 +14,7 @@ from orchestration.resources import KuajingResource
 
 GROUP = "allocation"
 PLAN_KEY = dg.AssetKey(["allocation", "allocation_plan"])
+RESTOCK_KEY = dg.AssetKey(["allocation", "restock_plan"])
 ALLOCATION_MARTS = [
     dg.AssetKey(["marts", "mart_inventory_position"]),
     dg.AssetKey(["marts", "mart_landed_cost"]),
@@ -63,6 +64,66 @@ def allocation_plan(
     )
 
 
+class RestockConfig(dg.Config):
+    supplier_lead_days: int = 30  # the catalog does not state supplier lead times yet
+    min_order_quantity: int = 0
+    case_pack: int = 1
+
+
+@dg.asset(
+    key=RESTOCK_KEY,
+    group_name=GROUP,
+    deps=[FORECAST_KEY, *ALLOCATION_MARTS],
+    kinds={"duckdb"},
+    description="What to order from the supplier into the hub per SKU: the demand of every "
+    "market over the supplier lead time, the ocean leg and a review week against the stock in "
+    "the hub, the market warehouses and in transit, up to the level of most expected profit, "
+    "in whole cases, the minimum order met only where it pays. Also each listing's days of "
+    "supply as FBA Restock reports them ((on hand + inbound) / forecast daily demand), at risk "
+    "under 28 days. Tables allocation.restock_plan and allocation.days_of_supply, "
+    "out/allocation/restock_plan.csv and days_of_supply.csv.",
+)
+def restock_plan(
+    context: dg.AssetExecutionContext, kuajing: KuajingResource, config: RestockConfig
+) -> dg.MaterializeResult:
+    from ml.allocation.nightly import (
+        RestockSettings,
+        days_of_supply,
+        listing_inputs,
+        restock,
+        write_restock,
+    )
+
+    settings = RestockSettings(
+        supplier_lead_days=config.supplier_lead_days,
+        min_order_quantity=config.min_order_quantity,
+        case_pack=config.case_pack,
+    )
+    with kuajing.connect(read_only=True) as con:
+        rows = listing_inputs(con)
+    orders = restock(rows, settings, kuajing.today())
+    supply = days_of_supply(rows)
+    files = write_restock(kuajing.paths, orders, supply)
+    ordering = orders[orders["order_quantity"] > 0]
+    at_risk = supply[supply["at_risk"]]
+    context.log.info(
+        f"{len(ordering):,} SKUs to order ({int(ordering['order_quantity'].sum()):,} units); "
+        f"{len(at_risk):,} listings under 28 days of supply"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(orders),
+            "skus_to_order": len(ordering),
+            "units_to_order": int(ordering["order_quantity"].sum()),
+            "listings_at_risk": len(at_risk),
+            "supplier_lead_days": settings.supplier_lead_days,
+            "orders": markdown_preview(ordering),
+            "at_risk": markdown_preview(at_risk.sort_values("days_of_supply")),
+            "csv": dg.MetadataValue.path(str(files[0])),
+        }
+    )
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[allocation_plan])
+    return dg.Definitions(assets=[allocation_plan, restock_plan])
