@@ -394,6 +394,7 @@ def summarize(paths: DataPaths, run_id: str, seconds: float, today: dt.date | No
         lines += forecast_summary(con, paths)
         lines += pricing_summary(con)
         lines += allocation_summary(con)
+        lines += alerts_summary(con)
     finally:
         con.close()
     lines += [
@@ -476,6 +477,18 @@ def allocation_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
         f"Shipments ({PLAN_TABLE}, out/allocation/inbound_shipment_plan.csv): "
         + (modes or "none needed tonight")
     ]
+
+
+def alerts_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    from ml.alerts.nightly import ALERTS_TABLE
+
+    if not has_table(con, "alerts", "risk_alerts"):
+        return ["Alerts: not raised."]
+    counts = dict(
+        con.execute(f"SELECT severity, count(*) FROM {ALERTS_TABLE} GROUP BY severity").fetchall()
+    )
+    figures = ", ".join(f"{counts.get(s, 0):,} {s}" for s in ("high", "medium", "low"))
+    return [f"Alerts ({ALERTS_TABLE}, out/alerts/risk_alerts.csv): {figures}"]
 
 
 def demo_scenario(name: str, today: dt.date):

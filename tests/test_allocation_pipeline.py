@@ -84,3 +84,24 @@ def test_the_restock_plan_and_days_of_supply_cover_every_sku_and_listing(pipelin
     assert (rated["at_risk"] == (rated["days_of_supply"] < 28)).all()
     folder = DataPaths(pipeline_run.data_dir).out / "allocation"
     assert (folder / "restock_plan.csv").exists() and (folder / "days_of_supply.csv").exists()
+
+
+def test_risk_alerts_each_say_why_and_what_to_do(pipeline_run):
+    from ml.alerts.rules import ALERT_COLUMNS
+
+    con = duckdb.connect(str(DataPaths(pipeline_run.data_dir).warehouse), read_only=True)
+    try:
+        alerts = con.execute("SELECT * FROM alerts.risk_alerts").fetch_df()
+    finally:
+        con.close()
+    assert len(alerts) > 0 and set(ALERT_COLUMNS) <= set(alerts)
+    assert "Alerts (alerts.risk_alerts" in pipeline_run.output
+    assert set(alerts["severity"]) <= {"high", "medium", "low"}
+    assert (alerts["explanation"].str.len() > 10).all()
+    assert (alerts["suggested_action"].str.len() > 10).all()
+    export = pd.read_csv(DataPaths(pipeline_run.data_dir).out / "alerts" / "risk_alerts.csv")
+    assert len(export) == len(alerts)
+    with dg.DagsterInstance.from_config(str(pipeline_run.data_dir / "dagster")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["alerts", "risk_alerts"]))
+    assert event is not None and event.asset_materialization is not None
+    assert "by_type_and_severity" in event.asset_materialization.metadata
