@@ -103,3 +103,18 @@ def replace_table(
         con.execute("COMMIT")
     finally:
         con.unregister("replacing_rows")
+
+
+def publish(
+    warehouse: Path, table: str, rows: pd.DataFrame, stamp: str, csv: Path, export: pd.DataFrame
+) -> Path:
+    """Replace ``table`` by ``rows`` with a ``current_timestamp`` column named ``stamp``, and
+    write ``export`` (the rows as a user's file takes them) to ``csv``."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        replace_table(con, table, rows, f"*, current_timestamp AS {stamp}")
+    finally:
+        con.close()
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    export.to_csv(csv, index=False)
+    return csv

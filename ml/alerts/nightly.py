@@ -11,7 +11,7 @@ import pandas as pd
 
 from ml.allocation.nightly import days_of_supply, listing_inputs
 from ml.settings import DataPaths
-from ml.warehouse import has_table, replace_table
+from ml.warehouse import has_table, publish
 
 from . import rules
 
@@ -89,13 +89,5 @@ def alerts(con: duckdb.DuckDBPyConnection, settings: rules.AlertSettings, today:
 
 
 def write_alerts(paths: DataPaths, frame: pd.DataFrame) -> Path:
-    con = duckdb.connect(str(paths.warehouse))
-    try:
-        replace_table(con, ALERTS_TABLE, frame, "*, current_timestamp AS raised_at")
-    finally:
-        con.close()
-    folder = paths.out / "alerts"
-    folder.mkdir(parents=True, exist_ok=True)
-    csv = folder / "risk_alerts.csv"
-    frame.to_csv(csv, index=False)
-    return csv
+    csv = paths.out / "alerts" / "risk_alerts.csv"
+    return publish(paths.warehouse, ALERTS_TABLE, frame, "raised_at", csv, frame)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ml.settings import DataPaths
-from ml.warehouse import replace_table
+from ml.warehouse import publish
 
 from .plan import WindowDemand, allocate, restock_order, surge_units, target_level, unit_values
 
@@ -243,16 +243,9 @@ def plan(con: duckdb.DuckDBPyConnection, settings: AllocationSettings, today: da
 
 def write_plan(paths: DataPaths, frame: pd.DataFrame) -> Path:
     """The table (replaced in one transaction) and the inbound shipment plan export."""
-    con = duckdb.connect(str(paths.warehouse))
-    try:
-        replace_table(con, PLAN_TABLE, frame, "*, current_timestamp AS planned_at")
-    finally:
-        con.close()
-    folder = paths.out / "allocation"
-    folder.mkdir(parents=True, exist_ok=True)
-    csv = folder / "inbound_shipment_plan.csv"
-    frame[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS).to_csv(csv, index=False)
-    return csv
+    csv = paths.out / "allocation" / "inbound_shipment_plan.csv"
+    export = frame[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS)
+    return publish(paths.warehouse, PLAN_TABLE, frame, "planned_at", csv, export)
 
 
 def plan_plot(frame: pd.DataFrame) -> bytes:
@@ -380,15 +373,13 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
 
 
 def write_restock(paths: DataPaths, orders: pd.DataFrame, supply: pd.DataFrame) -> list[Path]:
-    con = duckdb.connect(str(paths.warehouse))
-    try:
-        replace_table(con, RESTOCK_TABLE, orders, "*, current_timestamp AS planned_at")
-        replace_table(con, SUPPLY_TABLE, supply, "*, current_timestamp AS planned_at")
-    finally:
-        con.close()
+    """Both tables, and the exports: the SKUs to order, every listing's days of supply."""
     folder = paths.out / "allocation"
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [folder / "restock_plan.csv", folder / "days_of_supply.csv"]
-    orders[orders["order_quantity"] > 0].to_csv(files[0], index=False)
-    supply.to_csv(files[1], index=False)
-    return files
+    outputs = [
+        (RESTOCK_TABLE, orders, "restock_plan.csv", orders[orders["order_quantity"] > 0]),
+        (SUPPLY_TABLE, supply, "days_of_supply.csv", supply),
+    ]
+    return [
+        publish(paths.warehouse, table, rows, "planned_at", folder / name, export)
+        for table, rows, name, export in outputs
+    ]
