@@ -79,15 +79,10 @@ class AllocationSettings:
     review_days: int = REVIEW_DAYS
 
 
-def _df(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    return con.execute(sql).fetch_df()
-
-
 def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row per listing with a market warehouse: stock, hub, daily demand, base and fast
     lanes with their transit and landed cost, and the margin per unit."""
-    return _df(
-        con,
+    return con.execute(
         f"""
         with first_day as (select min(date) as d0 from forecast.demand_forecast),
         rate as (
@@ -140,8 +135,8 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             partition by p.sku, p.marketplace order by f.mode = 'air' desc, f.mode
         ) = 1
         order by p.sku, p.marketplace
-        """,
-    )
+        """
+    ).fetch_df()
 
 
 def _window(rows: pd.DataFrame, days: np.ndarray) -> WindowDemand:

@@ -39,9 +39,6 @@ class Curvature:
     rows: int  # listing-periods it was fitted on
 
 
-NO_CURVATURE = Curvature(0.0, PRIOR_SD, 0)
-
-
 def decreasing_log_price(
     log_price: npt.ArrayLike, elasticity: npt.ArrayLike, curvature: npt.ArrayLike
 ) -> np.ndarray:

@@ -41,7 +41,7 @@ import inspect
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,15 @@ class WhatIfError(ValueError):
 # --- the changes ------------------------------------------------------------------------------
 
 
+class _Change:
+    """A hypothetical change: its fields as the YAML and the report state them."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return _without_none(**asdict(self))  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class TariffChange:
+class TariffChange(_Change):
     destination: str  # marketplace code, its country (ISO alpha-2) or customs union
     hs_prefix: str  # digits
     rate: float  # additional ad valorem, on the customs value
@@ -107,18 +114,9 @@ class TariffChange:
             f"{self.destination}{_from(self.start)}"
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return _without_none(
-            destination=self.destination,
-            hs_prefix=self.hs_prefix,
-            origin=self.origin,
-            rate=self.rate,
-            start=self.start,
-        )
-
 
 @dataclass(frozen=True)
-class FxChange:
+class FxChange(_Change):
     currency: str
     rate: float | None = None  # new USD per unit
     change: float | None = None  # relative change of USD per unit
@@ -130,14 +128,9 @@ class FxChange:
         )
         return f"fx {self.currency} {move}{_from(self.start)}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return _without_none(
-            currency=self.currency, rate=self.rate, change=self.change, start=self.start
-        )
-
 
 @dataclass(frozen=True)
-class FreightChange:
+class FreightChange(_Change):
     lane: str | None = None
     destination: str | None = None
     mode: str | None = None
@@ -153,16 +146,6 @@ class FreightChange:
             else _signed_pct(self.change)
         )
         return f"freight {where} {move}{_from(self.start)}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return _without_none(
-            lane=self.lane,
-            destination=self.destination,
-            mode=self.mode,
-            cost_per_kg=self.cost_per_kg,
-            change=self.change,
-            start=self.start,
-        )
 
 
 @dataclass(frozen=True)
