@@ -829,5 +829,28 @@ def bench_pricing(data_dir: Path | None, scenario: str, json_file: Path | None) 
     click.echo(format_table(report))
 
 
+@bench.command(name="allocation")
+@click.option(
+    "--scenario",
+    default="default",
+    show_default=True,
+    help="The simulator scenario (ml/simulator/scenarios/<name>.yaml, e.g. tariff_shock, "
+    "lane_delay, demand_surge) or a YAML file.",
+)
+@JSON_OPTION
+def bench_allocation(scenario: str, json_file: Path | None) -> None:
+    """Replay the scenario's 90-day holdout day by day with every stock policy (kuajing,
+    direct_parcel, proportional, base_stock, oracle): profit, fill rate, cost per unit sold,
+    days of supply, stock-outs."""
+    from ml.bench.allocation import format_table, run_allocation_bench
+
+    try:
+        report = run_allocation_bench(scenario, echo=click.echo)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    write_json(json_file, report)
+    click.echo(format_table(report))
+
+
 if __name__ == "__main__":
     main()

@@ -153,10 +153,14 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
     base_days = rows["base_days"].to_numpy(float)
     margin = np.maximum(rows["margin_usd"].to_numpy(float), 0.0)
     landed = rows["base_landed_usd"].to_numpy(float)
-    overage = landed * settings.holding_rate * settings.review_days / 365.0
-    full = _window(rows, base_days + settings.review_days)
+    # a listing may state its own review period (days until the sailing after the next)
+    review = rows["review_days"].to_numpy(float) if "review_days" in rows else settings.review_days
+    overage = landed * settings.holding_rate * review / 365.0
+    full = _window(rows, base_days + review)
     target = target_level(full, margin, overage)
-    until_base = _window(rows, base_days)
+    # the next regular shipment lands after its wait for a departure and its transit
+    wait = rows["base_wait_days"].to_numpy(float) if "base_wait_days" in rows else 0.0
+    until_base = _window(rows, base_days + wait)
     premium = rows["fast_landed_usd"].to_numpy(float) - landed
     fast_ok = rows["fast_mode"].notna().to_numpy() & np.isfinite(premium)
     surge = np.where(fast_ok, surge_units(until_base, position, margin, np.nan_to_num(premium)), 0)
@@ -314,15 +318,21 @@ def days_of_supply(rows: pd.DataFrame) -> pd.DataFrame:
 def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.DataFrame:
     """Per SKU: what to order from the supplier into the hub now, from the demand of all its
     markets over the supplier lead time, the ocean leg and a review period, against the stock
-    in the hub, the market warehouses and on its way to them (``RESTOCK_COLUMNS``). Orders
-    already placed with the supplier are not in the data yet: they are not counted."""
+    in the hub, the market warehouses and on its way to them (``RESTOCK_COLUMNS``). ``rows``
+    may state a SKU's ``supplier_lead_days`` (else the settings') and its ``hub_on_order``,
+    units ordered from the supplier and not delivered yet (else none: the data does not hold
+    purchase orders yet)."""
     usable = rows.dropna(subset=["base_landed_usd", "margin_usd"])
     usable = usable.assign(
         position=usable["on_hand"] + usable["in_transit"],
         margin_weight=usable["margin_usd"].clip(lower=0) * usable["daily_mean"],
+        supplier_lead_days=usable.get("supplier_lead_days", settings.supplier_lead_days),
+        hub_on_order=usable.get("hub_on_order", 0),
     )
     per_sku = usable.groupby("sku").agg(
         hub_units=("hub_units", "first"),
+        hub_on_order=("hub_on_order", "first"),
+        supplier_lead_days=("supplier_lead_days", "first"),
         market_units=("position", "sum"),
         daily_demand=("daily_mean", "sum"),
         daily_var=("daily_var", "sum"),
@@ -332,13 +342,16 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
     )
     per_sku = per_sku[per_sku["daily_demand"] > 0]
     # an order reaches the markets after the supplier's lead time and the ocean leg
-    window = settings.supplier_lead_days + per_sku["base_days"].fillna(0).to_numpy()
+    lead = per_sku["supplier_lead_days"].to_numpy(float)
+    window = lead + per_sku["base_days"].fillna(0).to_numpy()
     window = window + settings.review_days
     mean = per_sku["daily_demand"].to_numpy() * window
     demand = WindowDemand.of(mean, np.maximum(per_sku["daily_var"].to_numpy() * window, mean))
     margin = (per_sku["margin_weight"] / per_sku["daily_demand"]).to_numpy()
     overage = per_sku["landed"].to_numpy() * settings.holding_rate * settings.review_days / 365
-    position = (per_sku["hub_units"] + per_sku["market_units"]).to_numpy(float)
+    position = (per_sku["hub_units"] + per_sku["hub_on_order"] + per_sku["market_units"]).to_numpy(
+        float
+    )
     n = len(per_sku)
     qty = restock_order(
         demand,
@@ -356,7 +369,7 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
             "units_per_case": settings.case_pack,
             "cases": qty // settings.case_pack,
             "order_by": today,
-            "expected_delivery": today + timedelta(days=settings.supplier_lead_days),
+            "expected_delivery": [today + timedelta(days=int(d)) for d in lead],
             "position": position.astype(np.int64),
             "hub_units": per_sku["hub_units"].to_numpy(),
             "target_level": target_level(demand, margin, overage).astype(np.int64),

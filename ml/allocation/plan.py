@@ -24,10 +24,13 @@ benchmark wire it to the forecast, the lanes and the inventory position.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import stats
 
 MIN_DISPERSION = 1e-6  # a variance at or below the mean is treated as (almost) Poisson
@@ -202,3 +205,32 @@ def restock_order(
         after = expected_profit(demand, pos + raised, underage, overage)
         qty = np.where(small, np.where(after > now, raised, 0), qty)
     return qty
+
+
+def worth_departing(
+    lane: npt.ArrayLike, expected_profit: npt.ArrayLike, fixed_cost: Mapping[Any, float]
+) -> np.ndarray:
+    """Per shipment line: whether its lane's departure pays its fixed cost, i.e. the expected
+    profit of all the lines on that lane is above the lane's ``fixed_cost`` (0 where unknown):
+    a surge of a few units is not worth a freight booking that costs more than they earn."""
+    lanes = pd.Series(np.asarray(lane, dtype=object))
+    profit = pd.Series(np.asarray(expected_profit, dtype=float))
+    total = profit.groupby(lanes).transform("sum")
+    cost = lanes.map(lambda x: fixed_cost.get(x, 0.0)).astype(float)
+    return (total > cost).to_numpy(copy=True)
+
+
+def sailing_interval(
+    fixed_cost: npt.ArrayLike,
+    weekly_holding: npt.ArrayLike,
+    max_weeks: int = 4,
+) -> np.ndarray:
+    """Weeks between regular shipments to a market (1..``max_weeks``): the whole number T that
+    minimizes the weekly cost of its departures and its cycle stock, ``fixed_cost / T +
+    weekly_holding * T / 2``, with ``weekly_holding`` what holding one week's demand of the
+    market costs a week (the economic order interval). Costs are per market."""
+    k = np.asarray(fixed_cost, dtype=float)[:, None]
+    h = np.asarray(weekly_holding, dtype=float)[:, None]
+    weeks = np.arange(1, max(int(max_weeks), 1) + 1, dtype=float)[None, :]
+    cost = k / weeks + h * weeks / 2.0
+    return (np.argmin(cost, axis=1) + 1).astype(np.int64)

@@ -39,6 +39,11 @@ from .world import DutyOutlook, World, rng_for, round_money
 
 TRUTH_SAMPLE_SERIES = 40  # series whose daily true mean is stored to check the truth against
 HOLDOUT_DAYS = 90  # days at the end of the history that a benchmark replays with its policy
+# Of the shoppers a market warehouse cannot serve, the share who still buy when the listing
+# ships cross-border from the hub instead: a parcel takes one to two weeks against one to three
+# days from a local warehouse, and loses the delivery promise the listing shows (an assumption:
+# no public figure for it; ``Logistics.sell_by_parcel``).
+PARCEL_RETENTION = 0.7
 
 
 def holdout_days(world: World, n_days: int = HOLDOUT_DAYS) -> range:
@@ -128,6 +133,13 @@ class _Desk:
         arrival = t + st.transit_days[key]
         st.stock.arrivals[arrival].append((rows, units))
         st.departures.append(Departure(lane, t, rows, units, t + ln.transit_typical, arrival))
+
+    def sell_by_parcel(self, series: np.ndarray) -> None:
+        st = self.state
+        rows = np.asarray(series, dtype=np.int64)
+        if (rows < 0).any() or (rows >= st.facts.n_series).any():
+            raise ValueError("sell_by_parcel: series indices out of range")
+        st.parcel[rows] = True
 
     def order_from_suppliers(self, skus: np.ndarray, qty: np.ndarray) -> None:
         st, t = self.state, self.day
@@ -224,9 +236,12 @@ def start(
     *,
     paths: DataPaths | None = None,
     keep_history: bool = True,
+    common_demand_from: int | None = None,
 ) -> SimState:
     """The state before day 0, with ``policies`` started. ``paths``: write the monthly raw files
-    there (else keep them in memory); ``keep_history``: give policies ``Observation.history``."""
+    there (else keep them in memory); ``keep_history``: give policies ``Observation.history``;
+    ``common_demand_from``: from that day, draw each day's demand from a stream of its own, so
+    that benchmarked policies meet the same demand (the default run draws it in sequence)."""
     sc, k = world.scenario, len(world.series)
     demand = DemandModel.of(world)
     rng = rng_for(sc.seed, "simulation")
@@ -256,6 +271,11 @@ def start(
         truth_rows=truth_rows,
         truth_mu=np.zeros((len(truth_rows), world.n_hist)),
         history=History(world.n_hist, k) if keep_history else None,
+        demanded=np.zeros((world.n_hist, k), dtype=np.int32),
+        parcel=np.zeros(k, dtype=bool),
+        parcel_units=np.zeros((world.n_hist, k), dtype=np.int32),
+        parcel_rng=rng_for(sc.seed, "parcel"),
+        common_demand_from=common_demand_from,
         snapshots=Snapshots(stock.on_hand == 0, stock.hub == 0, stock.hub > 0),
         fx_index=_fx_index(world),
         duty_outlook=DutyOutlook(world),
@@ -340,17 +360,44 @@ def _sell(
     listed = (m.listed_from <= t) & (t <= m.discontinued)
     mu = m.mean(t, shown, discount, budget)
     state.truth_mu[:, t] = mu[state.truth_rows]
-    demand = sample_demand(state.simulation, mu, m.nb_size)
+    # from ``common_demand_from`` on, each day's demand has its own stream: runs that differ
+    # in their decisions then face the same shoppers on the same day (common random numbers)
+    common = state.common_demand_from is not None and t >= state.common_demand_from
+    rng = rng_for(state.world.scenario.seed, f"demand-day-{t}") if common else state.simulation
+    demand = sample_demand(rng, mu, m.nb_size)
+    state.demanded[t] = demand
     opening = st.on_hand.copy()
     sales = np.minimum(demand, opening)
     st.on_hand -= sales
-    out_today = listed & (opening == 0)
+    # a parcel listing is out of stock only when its hub is out too
+    out_today = listed & (opening == 0) & ~(state.parcel & (st.hub[state.facts.sku_idx] > 0))
+    if state.parcel.any():
+        sales = sales + _sell_parcels(state, t, np.where(state.parcel, demand - sales, 0))
     state.stockout_days += int(out_today.sum())
     state.listed_days += int(listed.sum())
     state.sales, state.stocked_out, state.sales_day = sales, out_today, t
     if state.history is not None:
         state.history.record(sales, out_today, shown, discount)
     return sales
+
+
+def _sell_parcels(state: SimState, t: int, unserved: np.ndarray) -> np.ndarray:
+    """Shoppers of parcel listings that the market warehouse could not serve: ``PARCEL_RETENTION``
+    of them still buy (drawn on their own stream, so the simulation stream is untouched), served
+    from the hub's stock of the SKU; when the hub holds less, every listing of the SKU gets the
+    same share, rounded down (as a shipment). Returns the parcel units per series."""
+    st, sku_idx = state.stock, state.facts.sku_idx
+    buyers = np.zeros(len(unserved), dtype=np.int64)
+    rows = np.flatnonzero(unserved > 0)
+    if not len(rows):
+        return buyers
+    buyers[rows] = state.parcel_rng.binomial(unserved[rows], PARCEL_RETENTION)
+    want = np.bincount(sku_idx[rows], weights=buyers[rows], minlength=len(st.hub))
+    ratio = np.where(want > st.hub, st.hub / np.maximum(want, 1), 1.0)
+    sold = np.floor(buyers * ratio[sku_idx]).astype(np.int64)
+    np.subtract.at(st.hub, sku_idx[rows], sold[rows])
+    state.parcel_units[t] = sold
+    return sold
 
 
 def _write_order_lines(state: SimState, t: int, sales: np.ndarray, shown: np.ndarray) -> None:
@@ -473,6 +520,8 @@ def finish(state: SimState) -> SimulationResult:
         truth_rows=state.truth_rows,
         truth_mu=state.truth_mu,
         history=state.history,
+        demanded=state.demanded,
+        parcel_units=state.parcel_units,
     )
 
 
@@ -483,10 +532,18 @@ def simulate(
     paths: DataPaths | None = None,
     progress: bool = False,
     keep_history: bool = True,
+    common_demand_from: int | None = None,
 ) -> SimulationResult:
-    """Run the whole history with ``policies`` (default: the simulated seller's own)."""
+    """Run the whole history with ``policies`` (default: the simulated seller's own);
+    ``common_demand_from``: see ``start``."""
     policies = policies if policies is not None else Policies()
-    state = start(world, policies, paths=paths, keep_history=keep_history)
+    state = start(
+        world,
+        policies,
+        paths=paths,
+        keep_history=keep_history,
+        common_demand_from=common_demand_from,
+    )
     days: range = range(world.n_hist)
     if progress:
         from tqdm import tqdm

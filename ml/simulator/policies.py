@@ -55,6 +55,12 @@ class Logistics(Protocol):
         """Order ``qty`` units of each SKU into the hub; each lands around its supplier lead."""
         ...
 
+    def sell_by_parcel(self, series: np.ndarray) -> None:
+        """From tomorrow on, the shoppers of these listings whom their market warehouse cannot
+        serve are offered a cross-border parcel from the hub: ``engine.PARCEL_RETENTION`` of
+        them still buy, while the hub holds the SKU (for the rest of the run)."""
+        ...
+
 
 class PricingPolicy(Protocol):
     def start(self, facts: SellerFacts) -> None:
@@ -180,21 +186,25 @@ class OrderUpToReplenishment:
         ]
 
     def replenish(self, obs: Observation, desk: Logistics) -> None:
-        self._learn(obs)
-        self._ship_launch_batches(obs, desk)
+        self.learn(obs)
+        self.ship_launch_batches(obs, desk)
         if obs.weekday == 0:
-            # Regular stock stops two months before a listing ends, to run it down.
-            active = (self.facts.listed_from <= obs.day) & (obs.day <= self.facts.discontinued - 60)
+            active = self.active(obs.day)
             self._order_up_to(obs, desk, active)
             self._expedite(obs, desk, active)
-            self._buy(obs, desk, active)
+            self.buy(obs, desk, active)
 
-    def _learn(self, obs: Observation) -> None:
+    def active(self, day: int) -> np.ndarray:
+        """Listings that get regular stock on ``day``: listed, and not within two months of
+        their end (the seller runs a listing's stock down before it ends)."""
+        return (self.facts.listed_from <= day) & (day <= self.facts.discontinued - 60)
+
+    def learn(self, obs: Observation) -> None:
         learn = obs.listed & ~obs.stocked_out
         self.est[learn] += (obs.sales[learn] - self.est[learn]) / LEARNING_DAYS
         self.est = np.maximum(self.est, 0.01)
 
-    def _ship_launch_batches(self, obs: Observation, desk: Logistics) -> None:
+    def ship_launch_batches(self, obs: Observation, desk: Logistics) -> None:
         for i in self.launch_batches.pop(obs.day, []):
             q = int(np.ceil(self.est[i] * (self.lead[i] + REVIEW_DAYS + COVER_DAYS))) + 2
             desk.ship(np.array([self.launch_lane[i]]), np.array([i]), np.array([q]))
@@ -225,7 +235,7 @@ class OrderUpToReplenishment:
         small = self.facts.weight_kg[rows] * q < 15
         desk.ship(np.where(small, self.express_lane[rows], self.air_lane[rows]), rows, q)
 
-    def _buy(self, obs: Observation, desk: Logistics, active: np.ndarray) -> None:
+    def buy(self, obs: Observation, desk: Logistics, active: np.ndarray) -> None:
         """Hub purchase orders cover the market warehouses' pull over the supplier lead."""
         f, t = self.facts, obs.day
         rate = np.bincount(f.sku_idx, weights=self.est * active, minlength=f.n_skus)

@@ -102,6 +102,11 @@ class SimState:
     truth_rows: np.ndarray  # series whose true mean is kept
     truth_mu: np.ndarray  # truth_rows x day
     history: History | None
+    demanded: np.ndarray  # day x series: shoppers' demand (before stock), hidden from policies
+    parcel: np.ndarray  # per series: what the warehouse cannot serve ships by parcel from the hub
+    parcel_units: np.ndarray  # day x series: units sold by parcel from the hub
+    parcel_rng: np.random.Generator  # which unserved shoppers still buy a parcel
+    common_demand_from: int | None  # from this day each day's demand has its own stream
     snapshots: Snapshots
     fx_index: np.ndarray  # per series: row of world.fx (one past the end: USD)
     duty_outlook: DutyOutlook  # duties as published on a day (announced measures included)
@@ -131,6 +136,8 @@ class SimulationResult:
     truth_rows: np.ndarray
     truth_mu: np.ndarray
     history: History | None
+    demanded: np.ndarray  # day x series: shoppers' demand before stock
+    parcel_units: np.ndarray  # day x series: of the sales, units shipped by parcel from the hub
 
     @property
     def stockout_share(self) -> float:

@@ -272,3 +272,47 @@ def duty_timeline(
 
 def tariff_destination(country: str, customs_union: str | None) -> str:
     return customs_union or country
+
+
+@dataclass(frozen=True)
+class ParcelTerms:
+    """How a low-value parcel to a consumer is taxed on one day: below ``threshold`` (in
+    ``threshold_currency``; 0: no relief) it pays ``per_item`` (in ``per_item_currency``)
+    instead of the bulk ad valorem duty; at or above it, the bulk duty."""
+
+    threshold: float
+    threshold_currency: str | None
+    per_item: float
+    per_item_currency: str | None
+
+
+def parcel_terms(rows: list[dict], destination: str, hs_code: str, origin: str, day: date):
+    """The de minimis relief and the flat per-item duty that replaces it (the EU's EUR 3 from
+    2026-07-01) for a parcel of ``hs_code`` from ``origin`` on ``day``: the origin-specific
+    row wins over ALL (the US ended relief for China before it did for everyone)."""
+    best: dict[str, tuple[int, dict]] = {}
+    for r in rows:
+        if r["destination"] != destination or not hs_code.startswith(r["hs_code_prefix"]):
+            continue
+        if r["origin_country"] not in (origin, "ALL") or not _covers(r, day):
+            continue
+        kind = r["measure_type"] if r["measure_type"] == "de_minimis" else r["rate_type"]
+        if kind not in ("de_minimis", "per_item"):
+            continue
+        rank = int(r["origin_country"] != "ALL")
+        if kind not in best or rank > best[kind][0]:
+            best[kind] = (rank, r)
+    relief = best.get("de_minimis", (0, None))[1]
+    flat = best.get("per_item", (0, None))[1]
+    if flat is not None:  # a flat duty per item applies below its own threshold
+        return ParcelTerms(
+            float(flat["value_threshold"] or 0.0),
+            flat["threshold_currency"],
+            float(flat["specific_rate"] or 0.0),
+            flat["rate_currency"],
+        )
+    if relief is None:
+        return ParcelTerms(0.0, None, 0.0, None)
+    return ParcelTerms(
+        float(relief["value_threshold"] or 0.0), relief["threshold_currency"], 0.0, None
+    )

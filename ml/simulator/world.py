@@ -459,14 +459,18 @@ class ListingEconomics:
         return 1.0 / self.vat_mult - self.referral
 
 
-def _economics(cat: pd.DataFrame, s: pd.DataFrame, lanes: list) -> ListingEconomics:
+def _economics(
+    cat: pd.DataFrame, s: pd.DataFrame, lanes: list, mode: str = "ocean"
+) -> ListingEconomics:
     sku_idx = s["sku_idx"].to_numpy()
     mk = [MARKETPLACES[m] for m in s["marketplace"]]
-    ocean = {ln.destination: ln for ln in lanes if ln.mode == "ocean"}
+    by_market = {ln.destination: ln for ln in lanes if ln.mode == mode}
     cost = cat["cost_usd"].to_numpy()[sku_idx]
     weight = cat["weight_kg"].to_numpy()[sku_idx]
-    freight = np.array([ocean[m.code].cost_per_kg for m in mk]) * weight * 1.2
-    insurance = cost * 0.003
+    lane = [by_market.get(m.code) for m in mk]  # None: no lane of this mode (freight NaN)
+    per_kg = np.array([np.nan if ln is None else ln.cost_per_kg for ln in lane])
+    freight = per_kg * weight * 1.2
+    insurance = cost * np.array([np.nan if ln is None else ln.insurance_rate for ln in lane])
     cif = np.array([m.customs_basis == "CIF" for m in mk])
     return ListingEconomics(
         cost=cost,
@@ -481,8 +485,10 @@ def _economics(cat: pd.DataFrame, s: pd.DataFrame, lanes: list) -> ListingEconom
     )
 
 
-def listing_economics(world: World) -> ListingEconomics:
-    return _economics(world.catalog, world.series, world.lanes)
+def listing_economics(world: World, mode: str = "ocean") -> ListingEconomics:
+    """Every listing's economics with its stock brought in by ``mode`` (the simulated seller's
+    landed cost: ocean); a listing without a lane of that mode has NaN freight."""
+    return _economics(world.catalog, world.series, world.lanes, mode)
 
 
 def _target_rule(world_inputs, n_hist: int) -> Callable[[int, np.ndarray], np.ndarray]:
