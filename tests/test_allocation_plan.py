@@ -236,3 +236,13 @@ def test_the_supplier_order_covers_every_markets_demand_over_the_lead_time():
     supply = days_of_supply(low)
     assert supply["days_of_supply"].round(6).tolist() == [1.0, 40.0]  # 2 / 2, 40 / 1
     assert supply["at_risk"].tolist() == [True, False]
+
+
+def test_a_free_leftover_still_gives_a_finite_target():
+    """Air landing before a duty rise can cost less than ocean: a premium of 0 and a
+    critical ratio of 1 must not ask for infinite units."""
+    demand = WindowDemand.of([5.0, 2.0], [9.0, 2.0])
+    target = target_level(demand, [10.0, 10.0], [0.0, 0.0])
+    assert np.isfinite(target).all() and (target > 5).all()
+    surge = surge_units(demand, [0.0, 0.0], [10.0, 10.0], [-1.0, 0.0])
+    assert np.isfinite(surge).all() and (surge > 0).all()

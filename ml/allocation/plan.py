@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats
 
 MIN_DISPERSION = 1e-6  # a variance at or below the mean is treated as (almost) Poisson
+MAX_LEVEL = 1 - 1e-6  # the highest service level a quantile is taken at
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,11 @@ class WindowDemand:
         return np.where(x < 0, 0.0, out)
 
     def quantile(self, level: npt.ArrayLike) -> np.ndarray:
-        """The smallest whole number of units whose cdf reaches ``level``."""
+        """The smallest whole number of units whose cdf reaches ``level``; a level of 1 (a
+        stock-out that costs something against a unit left over that costs nothing) takes the
+        ``MAX_LEVEL`` quantile, as demand has no finite maximum."""
         n, p = self._nb()
-        q = stats.nbinom.ppf(np.clip(np.asarray(level, dtype=float), 0.0, 1.0), n, p)
+        q = stats.nbinom.ppf(np.clip(np.asarray(level, dtype=float), 0.0, MAX_LEVEL), n, p)
         return np.where(self.mean > 0, q, 0.0)
 
 

@@ -208,7 +208,7 @@ class PlannedAllocation:
         wait = np.maximum(wait, days_to_sailing(obs))
         review = 7.0 * self.interval[self.base_lane]
         window = wait + base_days + review
-        rates = self.rates(obs, window)
+        rates = until_end(self.rates(obs, window), window, obs.facts.discontinued - obs.day)
         horizon = int(window.max(initial=0))
         duty = obs.announced_duty(obs.day, obs.day + horizon + 1)
         idx = np.arange(len(base_days))
@@ -269,7 +269,9 @@ class PlannedAllocation:
     def replenish(self, obs: Observation, desk: Logistics, seller: OrderUpToReplenishment) -> None:
         started = time.perf_counter()
         seller.ship_launch_batches(obs, desk)
-        active = seller.active(obs.day)
+        # every listed listing, to its last day: the planning windows stop at its end instead
+        # of the seller's rule of no stock in its last two months
+        active = (self.facts.listed_from <= obs.day) & (obs.day <= self.facts.discontinued)
         if days_to_sailing(obs) == 0:
             self._schedule(obs, active)
         rows = self.last_rows = self.inputs(obs, active)
@@ -321,14 +323,29 @@ class PlannedAllocation:
 
     def _restock(self, obs: Observation, desk: Logistics, rows: pd.DataFrame) -> None:
         f, t = self.facts, obs.day
-        # an order is worth placing while it can still land and sell before the SKU ends
-        lead = np.asarray(f.supplier_lead_days) + self.typical.max() + REVIEW_DAYS
+        # an order is worth placing while it can still land, fly out and sell before the SKU
+        # ends (its quantity is the demand until then)
+        lead = np.asarray(f.supplier_lead_days) + self.typical[self.fast_lane].max() + REVIEW_DAYS
         buying = (t + lead <= np.asarray(f.discontinued_day)) & (np.asarray(f.launch_day) <= t)
+        # the restock window's demand stops at each listing's end
+        series = rows["series"].to_numpy()
+        window = rows["supplier_lead_days"] + rows["base_days"] + REVIEW_DAYS
+        left = np.asarray(f.discontinued)[series] - t
+        share = np.clip(left / window.to_numpy(float), 0.0, 1.0)
+        rows = rows.assign(
+            daily_mean=rows["daily_mean"] * share, daily_var=rows["daily_var"] * share
+        )
         orders = restock(rows, RestockSettings(), obs.date)
         sku_index = {s: j for j, s in enumerate(f.sku)}
         js = np.array([sku_index[s] for s in orders["sku"]], dtype=np.int64)
         qty = orders["order_quantity"].to_numpy(np.int64) * buying[js]
         desk.order_from_suppliers(js, qty)
+
+
+def until_end(rates: WindowRates, window: np.ndarray, days_left: np.ndarray) -> WindowRates:
+    """The rates scaled so that a window's demand stops at the listing's last day."""
+    share = np.clip(np.asarray(days_left, dtype=float) / np.maximum(window, 1.0), 0.0, 1.0)
+    return WindowRates(rates.mean * share, rates.var * share)
 
 
 class KuajingAllocation(PlannedAllocation):
