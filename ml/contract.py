@@ -673,6 +673,73 @@ ENTITIES: tuple[Entity, ...] = (
             local_money=("min_price", "max_price"),
         ),
     ),
+    Entity(
+        name="allocation_rules",
+        description="the seller's stock rules per SKU and warehouse, or for a whole SKU or "
+        "warehouse: min and max stock, case packs, minimum shipments, supplier terms",
+        when_absent="no allocation rules: target levels come from the demand alone, a case "
+        "is one unit and the supplier terms are the restock plan's settings",
+        # As pricing_rules: every column in the header, every value may be empty (inherits).
+        columns=(
+            _c("sku", "string", "SKU the rule is for (empty: every SKU)", nullable=True),
+            _c(
+                "warehouse_id",
+                "string",
+                "warehouse the rule is for: a market warehouse, or the hub for the supplier "
+                "terms (empty: every warehouse)",
+                nullable=True,
+            ),
+            _c(
+                "min_units",
+                "integer",
+                "least stock on hand + in transit the warehouse keeps (AWD's minimum)",
+                nullable=True,
+                min_value=0,
+            ),
+            _c(
+                "max_units",
+                "integer",
+                "most stock on hand + in transit the warehouse keeps (AWD's maximum)",
+                nullable=True,
+                min_value=0,
+            ),
+            _c(
+                "units_per_case",
+                "integer",
+                "units in one case: shipments and supplier orders are whole cases",
+                nullable=True,
+                min_value=1,
+            ),
+            _c(
+                "min_shipment_units",
+                "integer",
+                "smallest shipment of the SKU to the warehouse worth sending",
+                nullable=True,
+                min_value=0,
+            ),
+            _c(
+                "supplier_lead_days",
+                "integer",
+                "days from a supplier order to its delivery into the hub",
+                nullable=True,
+                min_value=0,
+            ),
+            _c(
+                "min_order_quantity",
+                "integer",
+                "the supplier's minimum order quantity, units",
+                nullable=True,
+                min_value=0,
+            ),
+        ),
+        key=("sku", "warehouse_id"),
+        references=(
+            _TO_CATALOG,
+            Reference(("warehouse_id",), "warehouses", ("warehouse_id",)),
+        ),
+        min_max=(("min_units", "max_units"),),
+        scope=Scope(levels=(("sku", "warehouse_id"), ("sku",), ("warehouse_id",))),
+    ),
 )
 
 ENTITY_NAMES: tuple[str, ...] = tuple(e.name for e in ENTITIES)

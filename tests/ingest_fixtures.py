@@ -307,6 +307,39 @@ VALID_ROWS: dict[str, list[dict[str, str]]] = {
             "reference_markup": "",
         },
     ],
+    # One row per scope level: SKU x warehouse, SKU (the supplier terms), warehouse.
+    "allocation_rules": [
+        {
+            "sku": "SKU1",
+            "warehouse_id": "US-ONT",
+            "min_units": "10",
+            "max_units": "120",
+            "units_per_case": "",
+            "min_shipment_units": "6",
+            "supplier_lead_days": "",
+            "min_order_quantity": "",
+        },
+        {
+            "sku": "SKU1",
+            "warehouse_id": "",
+            "min_units": "",
+            "max_units": "",
+            "units_per_case": "12",
+            "min_shipment_units": "",
+            "supplier_lead_days": "25",
+            "min_order_quantity": "240",
+        },
+        {
+            "sku": "",
+            "warehouse_id": "US-ONT",
+            "min_units": "",
+            "max_units": "500",
+            "units_per_case": "",
+            "min_shipment_units": "",
+            "supplier_lead_days": "",
+            "min_order_quantity": "",
+        },
+    ],
     "orders": [
         {
             "order_id": "A1",

@@ -131,7 +131,7 @@ def test_refuses_a_raw_folder_with_foreign_data(tmp_path):
 
 
 # What the simulated seller never writes: it prices by the optimizer's defaults.
-SELLER_ONLY_ENTITIES = ("pricing_rules",)
+SELLER_ONLY_ENTITIES = ("pricing_rules", "allocation_rules")
 
 
 def test_every_entity_has_exactly_the_contract_columns_and_types_parse(small):

@@ -33,6 +33,7 @@ from ml.settings import DataPaths
 from ml.warehouse import publish
 
 from .plan import WindowDemand, allocate, restock_order, surge_units, target_level, unit_values
+from .rules import SKU_SETTINGS, WAREHOUSE_SETTINGS, given, read_rules, with_rules
 
 SCHEMA = "allocation"
 PLAN_TABLE = f"{SCHEMA}.allocation_plan"
@@ -74,15 +75,16 @@ EXPORT_COLUMNS = {
 
 @dataclass(frozen=True)
 class AllocationSettings:
-    case_pack: int = 1  # units per case where the catalog states none
+    case_pack: int = 1  # units per case where no allocation rule states one
     holding_rate: float = HOLDING_RATE
     review_days: int = REVIEW_DAYS
 
 
 def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row per listing with a market warehouse: stock, hub, daily demand, base and fast
-    lanes with their transit and landed cost, and the margin per unit."""
-    return con.execute(
+    lanes with their transit and landed cost, the margin per unit, and the seller's allocation
+    rules of each (``ml.allocation.rules``: NaN where none is given)."""
+    rows = con.execute(
         f"""
         with first_day as (select min(date) as d0 from forecast.demand_forecast),
         rate as (
@@ -137,6 +139,7 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         order by p.sku, p.marketplace
         """
     ).fetch_df()
+    return with_rules(rows, read_rules(con))
 
 
 def _window(rows: pd.DataFrame, days: np.ndarray) -> WindowDemand:
@@ -163,10 +166,25 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
     until_base = _window(rows, base_days + wait)
     premium = rows["fast_landed_usd"].to_numpy(float) - landed
     fast_ok = rows["fast_mode"].notna().to_numpy() & np.isfinite(premium)
+    # the seller's rules: a case pack for the SKU, stock bounds and a least shipment per listing
+    pack = int(given(rows, "units_per_case", settings.case_pack).iloc[0])
+    low = given(rows, "min_units", 0.0).to_numpy()
+    high = given(rows, "max_units", np.inf).to_numpy()
+    target = np.clip(target, low, high)
     surge = np.where(fast_ok, surge_units(until_base, position, margin, np.nan_to_num(premium)), 0)
-    surge = _take_from_hub(surge.astype(np.int64), hub, settings.case_pack)
+    surge = np.minimum(surge, _whole_cases_below(high - position, pack))
+    surge = _take_from_hub(surge.astype(np.int64), hub, pack)
     hub -= int(surge.sum())
-    base = allocate(hub, full, position + surge, margin, overage, settings.case_pack, target)
+    # the minimum is kept whatever it earns; the cases above it go where they add most
+    floor_units = _take_from_hub(np.maximum(low - position - surge, 0).astype(np.int64), hub, pack)
+    hub -= int(floor_units.sum())
+    base = floor_units + allocate(
+        hub, full, position + surge + floor_units, margin, overage, pack, target
+    )
+    base = np.minimum(base, _whole_cases_below(high - position - surge, pack))
+    least = given(rows, "min_shipment_units", 0.0).to_numpy()
+    surge = np.where(surge < least, 0, surge)
+    base = np.where(base < least, 0, base)
     ocean_risk = 1.0 - until_base.cdf(position)  # P(stock-out before an ocean shipment lands)
     out = []
     for i, r in rows.iterrows():
@@ -194,8 +212,8 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
                     "destination_warehouse": r["warehouse_id"],
                     "mode": mode,
                     "quantity": qty,
-                    "units_per_case": settings.case_pack,
-                    "cases": qty // settings.case_pack,
+                    "units_per_case": pack,
+                    "cases": qty // pack,
                     "ship_by": today,
                     "expected_arrival": today + timedelta(days=int(round(float(days)))),
                     "position": int(position[i]),
@@ -207,6 +225,12 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
                 }
             )
     return out
+
+
+def _whole_cases_below(room: np.ndarray, case_pack: int) -> np.ndarray:
+    """The most units in whole cases that fit in ``room`` (infinite room: no limit)."""
+    room = np.maximum(np.asarray(room, dtype=float), 0.0)
+    return np.where(np.isfinite(room), np.floor(room / case_pack) * case_pack, np.inf)
 
 
 def _take_from_hub(units: np.ndarray, hub: int, case_pack: int) -> np.ndarray:
@@ -326,13 +350,17 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
     usable = usable.assign(
         position=usable["on_hand"] + usable["in_transit"],
         margin_weight=usable["margin_usd"].clip(lower=0) * usable["daily_mean"],
-        supplier_lead_days=usable.get("supplier_lead_days", settings.supplier_lead_days),
+        supplier_lead_days=given(usable, "supplier_lead_days", settings.supplier_lead_days),
+        min_order_quantity=given(usable, "min_order_quantity", settings.min_order_quantity),
+        units_per_case=given(usable, "units_per_case", settings.case_pack),
         hub_on_order=usable.get("hub_on_order", 0),
     )
     per_sku = usable.groupby("sku").agg(
         hub_units=("hub_units", "first"),
         hub_on_order=("hub_on_order", "first"),
         supplier_lead_days=("supplier_lead_days", "first"),
+        min_order_quantity=("min_order_quantity", "first"),
+        units_per_case=("units_per_case", "first"),
         market_units=("position", "sum"),
         daily_demand=("daily_mean", "sum"),
         daily_var=("daily_var", "sum"),
@@ -352,22 +380,21 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
     position = (per_sku["hub_units"] + per_sku["hub_on_order"] + per_sku["market_units"]).to_numpy(
         float
     )
-    n = len(per_sku)
     qty = restock_order(
         demand,
         position,
         margin,
         overage,
-        np.full(n, settings.case_pack),
-        np.full(n, settings.min_order_quantity),
+        per_sku["units_per_case"].to_numpy(np.int64),
+        per_sku["min_order_quantity"].to_numpy(np.int64),
     )
     supply = position / per_sku["daily_demand"].to_numpy()
     return pd.DataFrame(
         {
             "sku": per_sku.index,
             "order_quantity": qty,
-            "units_per_case": settings.case_pack,
-            "cases": qty // settings.case_pack,
+            "units_per_case": per_sku["units_per_case"].to_numpy(np.int64),
+            "cases": qty // per_sku["units_per_case"].to_numpy(np.int64),
             "order_by": today,
             "expected_delivery": [today + timedelta(days=int(d)) for d in lead],
             "position": position.astype(np.int64),
@@ -391,3 +418,15 @@ def write_restock(paths: DataPaths, orders: pd.DataFrame, supply: pd.DataFrame) 
         publish(paths.warehouse, table, rows, "planned_at", folder / name, export)
         for table, rows, name, export in outputs
     ]
+
+
+def describe_rules(rows: pd.DataFrame) -> str:
+    """One line for the run output: how many listings the seller's allocation rules cover."""
+    names = [c for c in (*WAREHOUSE_SETTINGS, *SKU_SETTINGS) if c in rows]
+    covered = int(rows[names].notna().any(axis=1).sum()) if names else 0
+    if not covered:
+        return (
+            "allocation rules: none apply; targets come from the demand alone, case packs and "
+            "supplier terms from the settings"
+        )
+    return f"allocation rules: {covered} of {len(rows)} listings follow seller rules"

@@ -20,60 +20,17 @@ from typing import Any
 
 import pandas as pd
 
-from ml import contract
+from ml.scoped_rules import MATCHED, ScopedRules, text_or_none
 
 from .optimizer import DEFAULT_RULES, PricingRules, describe_rules
 
-ENTITY = contract.entity("pricing_rules")
-assert ENTITY.scope is not None
-SCOPE_LEVELS: tuple[tuple[str, ...], ...] = ENTITY.scope.levels  # most specific first
-SCOPE_COLUMNS: tuple[str, ...] = ENTITY.scope.columns
-SETTINGS: tuple[str, ...] = tuple(c for c in ENTITY.column_names if c not in SCOPE_COLUMNS)
+RULES = ScopedRules("pricing_rules")
+ENTITY = RULES.entity
+SCOPE_LEVELS: tuple[tuple[str, ...], ...] = RULES.levels  # most specific first
+SCOPE_COLUMNS: tuple[str, ...] = RULES.scope_columns
+SETTINGS: tuple[str, ...] = RULES.settings
 LISTING_KEY = ("sku", "marketplace")
-_MATCHED = "_matched"
-
-
-def _text_or_none(values: pd.Series) -> pd.Series:
-    """Scope values as Python strings, None when empty, so keys merge alike whatever the dtype
-    (an all-empty category column reads as float NaN)."""
-    text = values.astype(object).where(values.notna(), None)
-    return text.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
-
-
-def normalised_rules(rules: pd.DataFrame) -> pd.DataFrame:
-    """The scope and setting columns only (a missing one is empty), empty text as missing."""
-    out = rules.reindex(columns=[*SCOPE_COLUMNS, *SETTINGS]).reset_index(drop=True)
-    for name in SCOPE_COLUMNS:
-        out[name] = _text_or_none(out[name])
-    for name in SETTINGS:
-        if ENTITY.column(name).dtype == "string":
-            out[name] = _text_or_none(out[name])
-        else:
-            out[name] = pd.to_numeric(out[name]).astype(float)
-    return out
-
-
-def scope_levels(rules: pd.DataFrame) -> pd.Series:
-    """Each row's position in ``SCOPE_LEVELS``; ``ValueError`` for a row that fills no scope."""
-    filled = rules[list(SCOPE_COLUMNS)].notna()
-    level = pd.Series(-1, index=rules.index)
-    for position, columns in enumerate(SCOPE_LEVELS):
-        fits = pd.Series(True, index=rules.index)
-        for name in SCOPE_COLUMNS:
-            fits &= filled[name] == (name in columns)
-        level = level.where(~fits, position)
-    if (level < 0).any():
-        bad = rules.loc[level < 0, list(SCOPE_COLUMNS)].to_dict("records")
-        expected = ", ".join(contract.scope_level_name(c) for c in SCOPE_LEVELS)
-        raise ValueError(f"pricing rules outside every scope ({expected}): {bad}")
-    return level
-
-
-def _check_unique_scopes(rules: pd.DataFrame) -> None:
-    repeated = rules.duplicated(list(SCOPE_COLUMNS), keep=False)
-    if repeated.any():
-        rows = rules.loc[repeated, list(SCOPE_COLUMNS)].drop_duplicates().to_dict("records")
-        raise ValueError(f"pricing rules repeat a scope: {rows}")
+_MATCHED = MATCHED
 
 
 def unique_listings(listings: pd.DataFrame) -> pd.DataFrame:
@@ -84,31 +41,14 @@ def unique_listings(listings: pd.DataFrame) -> pd.DataFrame:
         listings.reindex(columns=columns).drop_duplicates(list(LISTING_KEY)).reset_index(drop=True)
     )
     for name in columns:
-        out[name] = _text_or_none(out[name])
+        out[name] = text_or_none(out[name])
     return out
 
 
 def resolved_settings(rules: pd.DataFrame, listings: pd.DataFrame) -> pd.DataFrame:
     """Per listing (``unique_listings``): every setting from the most specific rule that sets it
     (missing where none does) and ``_matched``, whether any rule applies to the listing."""
-    rules = normalised_rules(rules)
-    level = scope_levels(rules)
-    _check_unique_scopes(rules)
-    out = unique_listings(listings)
-    for name in SETTINGS:
-        out[name] = pd.Series([None] * len(out), dtype=object)
-    out[_MATCHED] = False
-    for position, columns in enumerate(SCOPE_LEVELS):
-        rows = rules.loc[level == position, [*columns, *SETTINGS]].assign(**{_MATCHED: True})
-        if rows.empty:
-            continue
-        # A left merge keeps the listings' order; one row per scope keeps their number.
-        hit = out[list(columns)].merge(rows, how="left", on=list(columns))
-        for name in SETTINGS:
-            unset = out[name].isna().to_numpy()
-            out.loc[unset, name] = hit.loc[unset, name].to_numpy()
-        out[_MATCHED] = out[_MATCHED] | hit[_MATCHED].eq(True).to_numpy()
-    return out
+    return RULES.resolved(rules, unique_listings(listings))
 
 
 def _setting_value(name: str, value: Any) -> str | float:
@@ -131,15 +71,7 @@ def rules_for_listings(
 
 def unmatched_rule_count(rules: pd.DataFrame, listings: pd.DataFrame) -> int:
     """Rule rows that apply to no listing (a SKU not listed there, a category without listings)."""
-    rules = normalised_rules(rules)
-    level = scope_levels(rules)
-    known = unique_listings(listings)
-    count = 0
-    for position, columns in enumerate(SCOPE_LEVELS):
-        rows = rules.loc[level == position, list(columns)]
-        used = rows.merge(known[list(columns)].drop_duplicates(), how="left", indicator=True)
-        count += int((used["_merge"] == "left_only").sum())
-    return count
+    return RULES.unmatched_count(rules, unique_listings(listings))
 
 
 def describe_rules_source(

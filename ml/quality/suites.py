@@ -26,7 +26,7 @@ from ml.ingest import codes, rules
 # the warehouse ("str": values of an object column are checked one by one to be Python strings).
 PANDAS_TYPES: dict[str, list[str]] = {
     "string": ["StringDtype", "str"],
-    "integer": ["int64", "Int64", "int32", "Int32"],
+    "integer": ["int64", "Int64", "int32", "Int32", "int"],
     "decimal": ["float64", "Float64", "float32"],
     "date": ["datetime64[us]", "datetime64[ns]", "datetime64[ms]", "datetime64[s]"],
     "timestamp": ["datetime64[us]", "datetime64[ns]", "datetime64[ms]", "datetime64[s]"],
@@ -307,7 +307,22 @@ def _prepare(entity: str, df: pd.DataFrame) -> pd.DataFrame:
         dtype = out[name].dtype
         if isinstance(dtype, pd.StringDtype) and dtype != pd.StringDtype():
             out[name] = out[name].astype(pd.StringDtype())
+        elif _nullable_integer(out[name], contract.entity(entity), name):
+            # GX names pandas' nullable Int64 "int64" and then fails it against a type list
+            # that holds "int64": whole numbers with missing values go as Python ints in an
+            # object column (missing = None), whose values GX checks one by one ("int")
+            out[name] = pd.Series(
+                [None if pd.isna(v) else int(v) for v in out[name]], index=out.index, dtype=object
+            )
     return out
+
+
+def _nullable_integer(values: pd.Series, ent: contract.Entity, name: str) -> bool:
+    if name not in ent.column_names or ent.column(name).dtype != "integer":
+        return False
+    # what the warehouse gives for a BIGINT column with NULLs; a float column stays a float
+    # and fails the type check, as it should
+    return isinstance(values.dtype, pd.Int64Dtype)
 
 
 def _outcome(res: Any, spec: ExpectationSpec) -> ExpectationOutcome:

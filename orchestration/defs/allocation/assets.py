@@ -20,11 +20,12 @@ ALLOCATION_MARTS = [
     dg.AssetKey(["marts", "mart_landed_cost"]),
     dg.AssetKey(["marts", "mart_lane_performance"]),
     dg.AssetKey(["staging", "stg_raw__lanes"]),
+    dg.AssetKey(["staging", "stg_raw__allocation_rules"]),
 ]
 
 
 class AllocationConfig(dg.Config):
-    case_pack: int = 1  # units per case (the catalog does not state case packs yet)
+    case_pack: int = 1  # units per case where no allocation rule states one
     holding_rate: float = 0.25  # a year's holding cost as a share of landed cost
 
 
@@ -65,7 +66,8 @@ def allocation_plan(
 
 
 class RestockConfig(dg.Config):
-    supplier_lead_days: int = 30  # the catalog does not state supplier lead times yet
+    # where no allocation rule (raw/allocation_rules/) states them for a SKU
+    supplier_lead_days: int = 30
     min_order_quantity: int = 0
     case_pack: int = 1
 
@@ -89,6 +91,7 @@ def restock_plan(
     from ml.allocation.nightly import (
         RestockSettings,
         days_of_supply,
+        describe_rules,
         listing_inputs,
         restock,
         write_restock,
@@ -106,6 +109,7 @@ def restock_plan(
     files = write_restock(kuajing.paths, orders, supply)
     ordering = orders[orders["order_quantity"] > 0]
     at_risk = supply[supply["at_risk"]]
+    context.log.info(describe_rules(rows))
     context.log.info(
         f"{len(ordering):,} SKUs to order ({int(ordering['order_quantity'].sum()):,} units); "
         f"{len(at_risk):,} listings under 28 days of supply"
