@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +109,75 @@ def test_alerts_are_ranked_most_severe_first():
     assert list(rules.ranked([pd.DataFrame(columns=list(rules.ALERT_COLUMNS))])) == list(
         rules.ALERT_COLUMNS
     )
+
+
+def test_forecast_bias_flags_a_drift_either_way_on_enough_units():
+    compared = pd.DataFrame(
+        {
+            "sku": ["A", "B", "C", "D", "E"],
+            "marketplace": "US",
+            "days": 28,
+            "sold": [100.0, 100.0, 100.0, 5.0, 0.0],
+            "forecast": [180.0, 65.0, 110.0, 12.0, 30.0],
+        }
+    )
+    out = rules.forecast_bias(compared, rules.AlertSettings()).set_index("sku")
+    assert set(out.index) == {"A", "B", "E"}  # C within 30 %, D too few units
+    assert out.loc["A", "severity"] == "high"  # +80 %
+    assert out.loc["B", "severity"] == "medium"  # -35 %
+    assert json.loads(out.loc["A", "figures"])["bias"] == pytest.approx(0.8)
+    assert "hold shipments" in out.loc["A", "suggested_action"]
+    assert "ship or order more" in out.loc["B", "suggested_action"]
+    assert "nothing sold" in out.loc["E", "explanation"]
+
+
+def test_forecasts_are_kept_and_compared_with_what_sold(tmp_path):
+    """Two nights' forecasts in the history: each day is judged by the latest forecast made
+    before it; a night scored again replaces its own rows."""
+    from ml.alerts.nightly import forecast_vs_sales
+    from ml.forecast.nightly import HISTORY_TABLE, write_forecast
+    from ml.settings import DataPaths
+
+    paths = DataPaths(tmp_path)
+    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+
+    def night(first: str, mean: float) -> pd.DataFrame:
+        dates = pd.date_range(first, periods=40)
+        return pd.DataFrame(
+            {
+                "sku": "A",
+                "marketplace": "US",
+                "date": dates,
+                "horizon": range(1, 41),
+                "p10": 0.0,
+                "p50": mean,
+                "p90": 2 * mean,
+                "mean": mean,
+                "model_version": 1,
+            }
+        )
+
+    write_forecast(paths, night("2026-03-01", 1.0))
+    write_forecast(paths, night("2026-03-11", 9.0))
+    write_forecast(paths, night("2026-03-11", 3.0))  # the same night scored again
+    con = duckdb.connect(str(paths.warehouse))
+    kept = con.execute(
+        f"select forecast_from, count(*), max(mean) from {HISTORY_TABLE} group by 1 order by 1"
+    ).fetchall()
+    assert [(str(d), n, m) for d, n, m in kept] == [
+        ("2026-03-01", 28, 1.0),
+        ("2026-03-11", 28, 3.0),
+    ]
+    con.execute("create schema marts")
+    # sold 2 a day from 2026-03-01 to 2026-03-20 (the last day of sales)
+    con.execute(
+        "create table marts.fct_daily_demand as select 'A' as sku, 'US' as marketplace, "
+        "d::date as demand_date, 2.0 as units "
+        "from range(date '2026-03-01', date '2026-03-21', interval 1 day) t(d)"
+    )
+    out = forecast_vs_sales(con, days=14)
+    con.close()
+    # the last 14 days: 03-07 .. 03-20; 03-07..03-10 from the first night (1 a day), then 3 a day
+    assert out.to_dict("records") == [
+        {"sku": "A", "marketplace": "US", "days": 14, "sold": 28.0, "forecast": 4 * 1.0 + 10 * 3.0}
+    ]

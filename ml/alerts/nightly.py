@@ -63,6 +63,34 @@ def lane_lateness(con: duckdb.DuckDBPyConnection, today: date, recent_days: int)
     return frame.astype({c: float for c in numbers})
 
 
+def forecast_vs_sales(con: duckdb.DuckDBPyConnection, days: int) -> pd.DataFrame:
+    """Per listing, over the last ``days`` days of sales: the units sold and the units forecast
+    for the same days by the latest forecast made before each (``forecast.forecast_history``;
+    none before the forecast has run on two nights)."""
+    if not has_table(con, "forecast", "forecast_history"):
+        return pd.DataFrame(columns=["sku", "marketplace", "days", "sold", "forecast"])
+    return con.execute(
+        """
+        with last_day as (select max(demand_date) as d from marts.fct_daily_demand),
+        made as (
+            select h.sku, h.marketplace, h.date, h.mean
+            from forecast.forecast_history h cross join last_day
+            where h.date > last_day.d - $days and h.date <= last_day.d and h.forecast_from <= h.date
+            qualify row_number() over (
+                partition by h.sku, h.marketplace, h.date order by h.forecast_from desc) = 1
+        )
+        select m.sku, m.marketplace, count(*) as days,
+               coalesce(sum(d.units), 0)::double as sold, sum(m.mean) as forecast
+        from made m
+        left join marts.fct_daily_demand d
+            on d.sku = m.sku and d.marketplace = m.marketplace and d.demand_date = m.date
+        group by m.sku, m.marketplace
+        order by m.sku, m.marketplace
+        """,
+        {"days": days},
+    ).fetch_df()
+
+
 def alerts(con: duckdb.DuckDBPyConnection, settings: rules.AlertSettings, today: date):
     """Every alert of tonight, most severe first (``rules.ALERT_COLUMNS``)."""
     listings = listing_inputs(con)
@@ -83,6 +111,7 @@ def alerts(con: duckdb.DuckDBPyConnection, settings: rules.AlertSettings, today:
             rules.overstock(supply.dropna(subset=["landed_cost_usd"]), settings),
             rules.margin_erosion(recommendations, settings),
             rules.late_lanes(lanes, settings),
+            rules.forecast_bias(forecast_vs_sales(con, settings.bias_days), settings),
             rules.stale_inputs(newest_dates(con), today),
         ]
     )

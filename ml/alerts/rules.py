@@ -45,6 +45,9 @@ class AlertSettings:
     margin_erosion_min: float = 0.02  # landed-cost rise as a share of the current price
     late_days_min: float = 3.0
     recent_days: int = 42  # the arrivals a lane is judged on
+    bias_days: int = 28  # the recent days whose sales are compared with their forecasts
+    bias_min: float = 0.3  # |forecast / sold - 1| that raises a forecast bias alert
+    bias_min_units: float = 20.0  # units sold or forecast below which a bias is noise
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -192,6 +195,46 @@ def late_lanes(lanes: pd.DataFrame, settings: AlertSettings) -> pd.DataFrame:
                 ),
                 "suggested_action": "check the lane with the forwarder; plan on the longer "
                 "transit and cover the gap by air where stock runs short",
+            }
+        )
+    return _frame(rows)
+
+
+def forecast_bias(compared: pd.DataFrame, settings: AlertSettings) -> pd.DataFrame:
+    """``compared``: per listing, over its recent days, the units ``sold`` and the units
+    ``forecast`` for those days by the forecasts made before them (``days`` compared). A
+    forecast running ``bias_min`` or more above or below what sold, on enough units, drifts."""
+    rows = []
+    for r in compared.itertuples():
+        sold, forecast = float(r.sold), float(r.forecast)
+        if max(sold, forecast) < settings.bias_min_units:
+            continue
+        bias = forecast / sold - 1.0 if sold > 0 else np.inf
+        if abs(bias) < settings.bias_min:
+            continue
+        over = bias > 0
+        rows.append(
+            {
+                "alert_type": "forecast_bias",
+                "severity": "high" if abs(bias) >= 2 * settings.bias_min else "medium",
+                "sku": r.sku,
+                "marketplace": r.marketplace,
+                "subject": f"{r.sku} in {r.marketplace}",
+                "explanation": f"over the last {r.days} days the forecasts made for them said "
+                f"{forecast:.0f} units, {sold:.0f} sold "
+                + ("(nothing sold)" if not np.isfinite(bias) else f"({bias:+.0%})"),
+                "figures": _figures(
+                    days=r.days,
+                    sold=sold,
+                    forecast=forecast,
+                    bias=float(bias) if np.isfinite(bias) else None,
+                ),
+                "suggested_action": "check what changed (a listing problem, a competitor, a "
+                "lost buy box); hold shipments and the factory order until the forecast "
+                "catches up"
+                if over
+                else "demand runs above the forecast: check stock cover and ship or order "
+                "more before the plan catches up",
             }
         )
     return _frame(rows)

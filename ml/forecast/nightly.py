@@ -25,6 +25,10 @@ from .panel import PERIOD_DAYS, build_panel
 
 FORECAST_SCHEMA = "forecast"
 FORECAST_TABLE = f"{FORECAST_SCHEMA}.demand_forecast"
+# Every night's forecast of its first weeks, kept to compare with what then sold (the risk
+# alerts' forecast bias); a night scored again replaces its own rows.
+HISTORY_TABLE = f"{FORECAST_SCHEMA}.forecast_history"
+HISTORY_DAYS = 28
 # The training run's comparison: every peer but AutoETS (six minutes on the default scenario;
 # `kuajing bench forecast` runs it). The oracle needs the simulator's truth, which the pipeline
 # never reads.
@@ -219,9 +223,27 @@ def write_forecast(paths: DataPaths, forecast: pd.DataFrame) -> None:
             "horizon, p10, p50, p90, mean, CAST(model_version AS INTEGER) AS model_version, "
             "current_timestamp AS scored_at FROM forecast_rows"
         )
+        _keep_history(con)
         con.execute("COMMIT")
     finally:
         con.close()
+
+
+def _keep_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Tonight's forecast of its first ``HISTORY_DAYS`` days into ``HISTORY_TABLE``, dated by
+    its first forecast day (``forecast_from``); rows of the same night are replaced."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (forecast_from DATE, sku VARCHAR, "
+        "marketplace VARCHAR, date DATE, mean DOUBLE, p10 DOUBLE, p90 DOUBLE, "
+        "model_version INTEGER, scored_at TIMESTAMP)"
+    )
+    first = f"(SELECT min(date) FROM {FORECAST_TABLE})"
+    con.execute(f"DELETE FROM {HISTORY_TABLE} WHERE forecast_from = {first}")
+    con.execute(
+        f"INSERT INTO {HISTORY_TABLE} SELECT {first}, sku, marketplace, date, mean, p10, p90, "
+        f"model_version, scored_at FROM {FORECAST_TABLE} "
+        f"WHERE date < {first} + {HISTORY_DAYS}"
+    )
 
 
 def recent_history(demand: pd.DataFrame, days: int = 90) -> pd.DataFrame:

@@ -22,16 +22,24 @@ class AlertConfig(dg.Config):
     overstock_days: float = 120.0
     margin_erosion_min: float = 0.02  # landed-cost rise as a share of the current price
     late_days_min: float = 3.0
+    bias_min: float = 0.3  # |forecast / sold - 1| over the last 28 days that raises an alert
 
 
 @dg.asset(
     key=ALERTS_KEY,
     group_name="alerts",
-    deps=[FORECAST_KEY, RECOMMENDATIONS_KEY, *ALLOCATION_MARTS, *FRESHNESS_INPUTS],
+    deps=[
+        FORECAST_KEY,
+        RECOMMENDATIONS_KEY,
+        *ALLOCATION_MARTS,
+        *FRESHNESS_INPUTS,
+        dg.AssetKey(["marts", "fct_daily_demand"]),
+    ],
     kinds={"duckdb"},
     description="What is about to go wrong, most severe first: stock-outs before the fastest "
     "lane could refill, overstock with the holding cost it burns, margins eroded by a tariff, "
-    "FX or freight move, lanes running late, stale inputs. Each alert has a severity, an "
+    "FX or freight move, lanes running late, forecasts drifting from what sold (against "
+    "the forecasts kept in forecast.forecast_history), stale inputs. Each alert has a severity, an "
     "explanation, its figures and a suggested action. Table alerts.risk_alerts and "
     "out/alerts/risk_alerts.csv.",
 )
@@ -45,6 +53,7 @@ def risk_alerts(
         overstock_days=config.overstock_days,
         margin_erosion_min=config.margin_erosion_min,
         late_days_min=config.late_days_min,
+        bias_min=config.bias_min,
     )
     with kuajing.connect(read_only=True) as con:
         rows = alerts(con, settings, kuajing.today())
