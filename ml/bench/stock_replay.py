@@ -49,7 +49,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date
 from typing import Protocol
 
 import numpy as np
@@ -757,9 +757,8 @@ def planning_seconds(rows: pd.DataFrame, n_listings: int = 10_000) -> float:
         [rows.assign(sku=rows["sku"].astype(str) + f"~{c}") for c in range(copies)],
         ignore_index=True,
     ).head(n_listings)
-    settings = AllocationSettings()
-    today = pd.Timestamp("2026-01-05").date()
+    settings, today = AllocationSettings(), date(2026, 1, 5)
     started = time.perf_counter()
     for _, group in tiled.groupby("sku", sort=False):
-        plan_sku(group, settings, today + timedelta(days=0))
+        plan_sku(group, settings, today)
     return time.perf_counter() - started
