@@ -72,7 +72,7 @@ from ml.simulator.tariffs import parcel_terms
 from ml.simulator.world import ListingEconomics, World, listing_economics
 
 POLICY_NAMES = ("kuajing", "direct_parcel", "proportional", "base_stock", "oracle")
-MODES = ("ocean", "air", "express")
+MODES = ("ocean", "rail", "air", "express")
 TRAILING_DAYS = 28  # kuajing's demand window (in-stock days)
 BASELINE_TRAILING_DAYS = 30  # the baselines' trailing sales
 MIN_DAYS_SEEN = 7  # in-stock days below which a listing's rate is the seller's prior
