@@ -157,12 +157,12 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
     margin = np.maximum(rows["margin_usd"].to_numpy(float), 0.0)
     landed = rows["base_landed_usd"].to_numpy(float)
     # a listing may state its own review period (days until the sailing after the next)
-    review = rows["review_days"].to_numpy(float) if "review_days" in rows else settings.review_days
+    review = given(rows, "review_days", settings.review_days).to_numpy()
     overage = landed * settings.holding_rate * review / 365.0
     full = _window(rows, base_days + review)
     target = target_level(full, margin, overage)
     # the next regular shipment lands after its wait for a departure and its transit
-    wait = rows["base_wait_days"].to_numpy(float) if "base_wait_days" in rows else 0.0
+    wait = given(rows, "base_wait_days", 0.0).to_numpy()
     until_base = _window(rows, base_days + wait)
     premium = rows["fast_landed_usd"].to_numpy(float) - landed
     fast_ok = rows["fast_mode"].notna().to_numpy() & np.isfinite(premium)

@@ -43,7 +43,8 @@ def with_rules(rows: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
 
 
 def given(rows: pd.DataFrame, name: str, default: float) -> pd.Series:
-    """A rule setting per row, ``default`` where no rule gives it (or the column is absent)."""
+    """A per-row setting (a rule's, or a planning input such as a review period), ``default``
+    where the row gives none or the column is absent."""
     if name not in rows:
         return pd.Series(default, index=rows.index, dtype=float)
     return rows[name].astype(float).fillna(default)

@@ -49,7 +49,7 @@ def run_allocation_bench(scenario: str = "default", echo: Echo = print) -> dict[
     started = time.perf_counter()
     world = build_world(load_scenario(scenario))
     days = holdout_days(world)
-    event = sr.window_days(world, days)
+    event = sr.disruption_day(world, days)
     results: dict[str, dict[str, Any]] = {}
     kuajing_rows = None
     for policy in policies(world):

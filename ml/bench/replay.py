@@ -502,11 +502,17 @@ def repricing_seconds(frame: pd.DataFrame, n_listings: int = 10_000) -> float:
     (one day's optimizer input of the replay) copied under new SKU codes up to that size."""
     if frame.empty:
         raise ValueError("the replay recorded no optimizer input to time")
-    copies = -(-n_listings // len(frame))
-    tiled = pd.concat(
-        [frame.assign(sku=frame["sku"].astype(str) + f"~{c}") for c in range(copies)],
-        ignore_index=True,
-    ).head(n_listings)
+    tiled = tiled_listings(frame, n_listings)
     started = time.perf_counter()
     optimize_prices(tiled)
     return time.perf_counter() - started
+
+
+def tiled_listings(frame: pd.DataFrame, n_listings: int) -> pd.DataFrame:
+    """``frame``'s rows copied under new SKU codes (``sku~1``, ...) up to ``n_listings`` rows:
+    a seller of that size, for timing one night's work on it."""
+    copies = -(-n_listings // len(frame))
+    return pd.concat(
+        [frame.assign(sku=frame["sku"].astype(str) + f"~{c}") for c in range(copies)],
+        ignore_index=True,
+    ).head(n_listings)

@@ -63,6 +63,7 @@ from ml.allocation.nightly import (
     restock,
 )
 from ml.allocation.plan import sailing_interval, worth_departing
+from ml.bench.replay import first_duty_change, tiled_listings
 from ml.simulator.demand import DemandModel
 from ml.simulator.engine import holdout_days, lane_delay, series_fx, simulate
 from ml.simulator.observation import Observation, SellerFacts
@@ -421,20 +422,29 @@ def true_daily_mean(world: World) -> np.ndarray:
 # --- the seller's alternatives --------------------------------------------------------------------
 
 
+class WeeklyOcean:
+    """A baseline that ships by ocean on the weekly sailing (and the seller's launches)."""
+
+    def start(self, facts: SellerFacts, economics: Economics) -> None:
+        self.facts = facts
+        self.lane = main_lane(facts)
+        self.lead = typical_transit(facts)[self.lane]
+
+    def sails(self, obs: Observation, desk: Logistics, seller: OrderUpToReplenishment) -> bool:
+        """Ship the seller's launch batches due today; whether today is a sailing day."""
+        seller.ship_launch_batches(obs, desk)
+        return days_to_sailing(obs) == 0
+
+
 @dataclass
-class BaseStock:
+class BaseStock(WeeklyOcean):
     """Order-up-to per listing by ocean, weekly; the hub's fair share when short."""
 
     name: str = "base_stock"
     z: float = SAFETY_Z
 
-    def start(self, facts: SellerFacts, economics: Economics) -> None:
-        self.lane = main_lane(facts)
-        self.lead = typical_transit(facts)[self.lane]
-
     def replenish(self, obs: Observation, desk: Logistics, seller: OrderUpToReplenishment) -> None:
-        seller.ship_launch_batches(obs, desk)
-        if days_to_sailing(obs) != 0:
+        if not self.sails(obs, desk, seller):
             return
         active = seller.active(obs.day)
         mean, var, _ = in_stock_rate(obs, BASELINE_TRAILING_DAYS)
@@ -448,19 +458,13 @@ class BaseStock:
 
 
 @dataclass
-class Proportional:
+class Proportional(WeeklyOcean):
     """Each SKU's weekly ocean shipment split by its markets' trailing 30-day sales."""
 
     name: str = "proportional"
 
-    def start(self, facts: SellerFacts, economics: Economics) -> None:
-        self.facts = facts
-        self.lane = main_lane(facts)
-        self.lead = typical_transit(facts)[self.lane]
-
     def replenish(self, obs: Observation, desk: Logistics, seller: OrderUpToReplenishment) -> None:
-        seller.ship_launch_batches(obs, desk)
-        if days_to_sailing(obs) != 0:
+        if not self.sails(obs, desk, seller):
             return
         f = self.facts
         active = seller.active(obs.day)
@@ -704,13 +708,12 @@ def _usd_rate(world: World) -> Callable[[str | None, int], float]:
     return usd_per
 
 
-def window_days(world: World, days: range) -> int | None:
+def disruption_day(world: World, days: range) -> int | None:
     """The day a scenario's disruption starts inside ``days``: the first duty change, else the
     first delayed departure, else the first day of a demand surge."""
-    duty = world.duty[world.duty_group]
-    for t in days:
-        if t > 0 and not np.allclose(duty[:, t], duty[:, t - 1]):
-            return t
+    shock = first_duty_change(world, days)
+    if shock is not None:
+        return shock
     sc = world.scenario
     starts = [world.day(x.first_departure) for x in sc.lane_delays]
     starts += [world.day(x.first_day) for x in sc.demand_surges]
@@ -752,11 +755,7 @@ def planning_seconds(rows: pd.DataFrame, n_listings: int = 10_000) -> float:
     rows of the replay copied under new SKU codes up to that size, planned SKU by SKU."""
     if rows.empty:
         raise ValueError("the replay recorded no planning input to time")
-    copies = -(-n_listings // len(rows))
-    tiled = pd.concat(
-        [rows.assign(sku=rows["sku"].astype(str) + f"~{c}") for c in range(copies)],
-        ignore_index=True,
-    ).head(n_listings)
+    tiled = tiled_listings(rows, n_listings)
     settings, today = AllocationSettings(), date(2026, 1, 5)
     started = time.perf_counter()
     for _, group in tiled.groupby("sku", sort=False):
