@@ -86,7 +86,7 @@ def _history(curvature: float, seed: int = 0, n: int = 400, days: int = 130):
     return units, shown, np.full(n, -2.0), reference, promotion
 
 
-@pytest.mark.parametrize("truth", [0.0, -3.0, 1.0])
+@pytest.mark.parametrize("truth", [0.0, -3.0, -0.5])
 def test_recent_moves_recover_a_known_curvature(truth):
     units, shown, elasticity, reference, promotion = _history(truth)
     got = recent_curvature(np.where(promotion, np.nan, units), shown, elasticity, reference)
@@ -95,10 +95,36 @@ def test_recent_moves_recover_a_known_curvature(truth):
     assert got.rows > 0.85 * 400 * 91
 
 
+def test_a_positive_curvature_is_held_at_constant_elasticity():
+    """Demand that flattens at high prices is outside the bound: the fit stays at 0, the
+    constant elasticity, while the same data without the bound would find it."""
+    units, shown, elasticity, reference, promotion = _history(1.0)
+    clean = np.where(promotion, np.nan, units)
+    assert recent_curvature(clean, shown, elasticity, reference).value == 0.0
+    window = slice(units.shape[1] - 91, None)
+    lp = np.log(shown[:, window] / reference[:, None])
+    y = clean[:, window]
+    ok = np.isfinite(y)
+    listing, column = np.nonzero(ok)
+    glm = sm.GLM(
+        y[ok],
+        np.column_stack(
+            [
+                (lp * lp)[ok],
+                pd.get_dummies(listing).to_numpy(float),
+                pd.get_dummies(column // 7).to_numpy(float)[:, 1:],
+            ]
+        ),
+        family=sm.families.Poisson(),
+        offset=(elasticity[:, None] * lp)[ok],
+    ).fit()
+    assert glm.params[0] > 0.5
+
+
 def test_promotions_left_in_would_read_as_a_curvature():
     """Why the nightly leaves promotion periods out: their lift looks like demand falling off
     less at prices far below the usual."""
-    units, shown, elasticity, reference, promotion = _history(0.0)
+    units, shown, elasticity, reference, promotion = _history(-3.0)
     kept = recent_curvature(units, shown, elasticity, reference)
     left_out = recent_curvature(np.where(promotion, np.nan, units), shown, elasticity, reference)
     assert kept.value > left_out.value + 3 * kept.se

@@ -18,7 +18,9 @@ optimizer pin it down within weeks. Promotion periods are left out: they sell on
 well as on price, and their lift would read as demand that falls off less far below the usual
 price.
 
-Units never rise with price: beyond the quadratic's vertex the log price is held at the vertex.
+The curvature is at most 0 (``CURVATURE_BOUNDS``): demand does not get less elastic as the
+price rises. Units never rise with price: beyond the quadratic's vertex the log price is held at
+the vertex.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 PRIOR_SD = 2.0  # curvature a priori: 0 +- 2 (a linear response at elasticity -2 is about -3)
-CURVATURE_BOUNDS = (-20.0, 5.0)
+# At most 0: demand gets no less elastic as the price rises (Marshall's second law of demand;
+# linear and logit responses have a negative curvature, the constant elasticity 0). A positive
+# fit, mostly noise from small moves, would have demand flatten at high prices and send prices
+# to their ceiling; the posterior mode under this bound is the fit held at 0.
+CURVATURE_BOUNDS = (-20.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,8 @@ def fit_curvature(
     for _ in range(30):
         here = score(g)
         info = max((score(g - h) - score(g + h)) / (2 * h), 1.0 / prior_sd**2)
-        step = float(np.clip(here / info, -2.0, 2.0))
-        g = float(np.clip(g + step, *CURVATURE_BOUNDS))
+        moved = float(np.clip(g + np.clip(here / info, -2.0, 2.0), *CURVATURE_BOUNDS))
+        g, step = moved, moved - g
         if abs(step) < 1e-7:
             break
     return Curvature(g, float(1.0 / np.sqrt(info)), int(len(y)))
