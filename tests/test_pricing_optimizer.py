@@ -524,14 +524,14 @@ def test_the_cross_market_band_binds_the_optimum():
     assert "rule" in got["reason_codes"].split(";")
 
 
-def test_the_default_max_price_is_twice_the_recent_average_and_the_defaults_are_described():
+def test_the_default_max_price_is_twice_the_typical_price_and_the_defaults_are_described():
     # Inelastic demand: profit rises with price until the max: 2 x 15.00 = 30.00 -> 29.99.
-    row = listing(elasticity=-0.5, recent_avg_price=15.0)
+    row = listing(elasticity=-0.5, typical_price=15.0)
     got = one(optimize_prices(frame(row), default_rules=PricingRules(max_change=1.0)))
     assert got["recommended_price"] == 29.99
     assert got["binding_guardrail"] == "max_price"
     line = describe_rules()
-    for part in ("optimize", "10% margin", "2 x recent average price", "10%/day", "under 1%"):
+    for part in ("optimize", "10% margin", "2 x typical price", "10%/day", "under 1%"):
         assert part in line
     assert "\n" not in line
 

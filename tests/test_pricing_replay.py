@@ -167,7 +167,7 @@ def test_the_guardrail_check_finds_each_kind_of_violation():
         "previous_price": 20.0,
         "recommended_price": 21.0,
         "landed_cost_local": 10.0,
-        "recent_avg_price": 20.0,
+        "typical_price": 20.0,
         "vat_rate": 0.0,
         "prices_include_vat": False,
         "referral_fee_rate": 0.15,
@@ -226,3 +226,29 @@ def test_the_bench_replays_every_policy_on_a_scenario(tmp_path):
     assert loop["verdict"]["guardrail_violations"] is True
     assert loop["kuajing_vs_oracle"] == pytest.approx(profit["kuajing"] / profit["oracle"])
     assert "Closed loop" in format_table(report)
+
+
+def test_the_typical_price_is_the_median_list_price_of_the_last_year():
+    """The default ceiling's anchor in the replay, as the nightly's SQL takes it: promotion
+    days count at their list price, days before the window do not, and a listing never
+    priced keeps its current list price."""
+    from types import SimpleNamespace
+
+    from ml.simulator.observation import History
+
+    history = History(400, 2)
+    for day in range(400):
+        listed = 10.0 if day < 250 else 30.0
+        discount = 0.5 if day % 2 == 0 else 0.0  # a promotion every other day
+        history.record(
+            np.zeros(2, dtype=np.int32),
+            np.zeros(2, dtype=bool),
+            np.array([listed * (1 - discount), 0.0]),
+            np.array([discount, 0.0]),
+        )
+    obs = SimpleNamespace(history=history, list_price=np.array([31.0, 12.0]))
+    year = rp.typical_prices(obs)  # type: ignore[arg-type]
+    assert year[0] == pytest.approx(10.0)  # the last 365 days: 215 at 10, 150 at 30
+    assert year[1] == 12.0
+    # the last 100 days: all listed at 30, half of them shown at 15 (a median of 22.5)
+    assert rp.typical_prices(obs, days=100)[0] == pytest.approx(30.0)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ knows its own costs); they differ in what they know of demand.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +44,7 @@ from ml.simulator.policies import DefaultPricing, Policies
 from ml.simulator.world import ListingEconomics, World, listing_economics
 
 TRAILING_DAYS = 28  # the window of recent sales and prices a policy reads from its history
+TYPICAL_DAYS = 365  # the window of the typical price (the nightly's default ceiling anchor)
 REVIEW_DAYS = 7  # the seller's replenishment ships weekly: part of the time to replenish
 REFERENCE_MARKETPLACE = "US"  # fx_parity converts the US price (Build International Listings)
 MIN_UNITS = 0.01  # units a day assumed for a listing without recent sales (a level, never 0)
@@ -86,6 +88,21 @@ def trailing(obs: Observation, days: int = TRAILING_DAYS) -> tuple[np.ndarray, n
     price = np.where(n > 0, (shown * could).sum(axis=0) / np.maximum(n, 1), obs.list_price)
     price = np.where(price > 0, price, obs.list_price)
     return np.maximum(units, MIN_UNITS), price
+
+
+def typical_prices(obs: Observation, days: int = TYPICAL_DAYS) -> np.ndarray:
+    """Each listing's median list price over the last ``days`` it was priced, as the nightly's
+    ``typical_price`` (the default ceiling's anchor); the current list price where it has none."""
+    current = np.asarray(obs.list_price, float)
+    if obs.history is None or obs.history.n_days == 0:
+        return current
+    shown = obs.history.shown_price()[-days:]
+    discount = np.nan_to_num(obs.history.discount()[-days:])
+    listed = np.where(shown > 0, shown / np.maximum(1.0 - discount, 1e-9), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a listing never priced: NaN
+        median = np.nanmedian(listed, axis=0)
+    return np.where(np.isfinite(median) & (median > 0), median, current)
 
 
 def ending_offsets(marketplaces: np.ndarray) -> np.ndarray:
@@ -140,7 +157,6 @@ class OptimizedPricing:
     def frame(self, obs: Observation, rows: np.ndarray, demand: DemandInputs) -> pd.DataFrame:
         """The optimizer's input for today's listed listings ``rows``."""
         econ = self.economics
-        _, recent_price = trailing(obs)
         return pd.DataFrame(
             {
                 "series": rows,
@@ -152,7 +168,7 @@ class OptimizedPricing:
                 "vat_rate": econ.vat_mult[rows] - 1.0,
                 "prices_include_vat": econ.vat_mult[rows] > 1.0,
                 "referral_fee_rate": econ.referral[rows],
-                "recent_avg_price": recent_price[rows],
+                "typical_price": typical_prices(obs)[rows],
                 "stock_units": (obs.on_hand + obs.in_transit)[rows].astype(float),
                 "days_to_replenish": self.days_to_replenish[rows].astype(float),
                 **demand.columns,
@@ -176,7 +192,7 @@ class OptimizedPricing:
                         "previous_price",
                         "recommended_price",
                         "landed_cost_local",
-                        "recent_avg_price",
+                        "typical_price",
                         "vat_rate",
                         "prices_include_vat",
                         "referral_fee_rate",
@@ -476,7 +492,7 @@ def guardrail_violations(decisions: pd.DataFrame, rules: PricingRules = DEFAULT_
     d = decisions[decisions["status"] != "paused"]
     k = np.where(d["prices_include_vat"], 1.0 / (1.0 + d["vat_rate"]), 1.0) - d["referral_fee_rate"]
     floor = d["landed_cost_local"] * (1.0 + rules.min_margin) / k
-    ceiling = rules.max_price_multiple * d["recent_avg_price"]
+    ceiling = rules.max_price_multiple * d["typical_price"]
     p, prev = d["recommended_price"], d["previous_price"]
     tol = 1e-6
     below = p < floor - tol

@@ -75,20 +75,21 @@ def listing_days(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd.DataFr
             where list_price_local is not null
             group by sku, marketplace
         ),
-        recent as (
-            select d.sku, d.marketplace, avg(d.list_price_local) as recent_avg_price
+        typical as (
+            -- the default ceiling's anchor: the median list price of the last 365 days
+            select d.sku, d.marketplace, median(d.list_price_local) as typical_price
             from marts.fct_daily_demand d join last_price p using (sku, marketplace)
-            where d.demand_date > p.history_end - 90
+            where d.demand_date > p.history_end - 365
             group by d.sku, d.marketplace
         )
         select f.sku, f.marketplace, cast(f.date as date) as date, f.mean as units_ref,
                coalesce(plan.list_price_local, p.current_price) as price_ref,
-               p.current_price, r.recent_avg_price, m.currency, m.vat_rate,
+               p.current_price, r.typical_price, m.currency, m.vat_rate,
                m.prices_include_vat, m.referral_fee_rate, s.category
         from forecast.demand_forecast f
         cross join first_day
         join last_price p using (sku, marketplace)
-        join recent r using (sku, marketplace)
+        join typical r using (sku, marketplace)
         join marts.dim_marketplace m using (marketplace)
         left join marts.dim_sku s using (sku)
         left join marts.fct_price_plan plan

@@ -24,7 +24,9 @@ measured against the previous day's price.
 
 Guardrails (``PricingRules``, per listing, ``DEFAULT_RULES`` otherwise; ``describe_rules``):
 - hard bounds: the min price, the landed-cost floor (net of VAT and fees >= unit cost x
-  (1 + min_margin)), the max price (default: ``max_price_multiple`` x the recent average price)
+  (1 + min_margin)), the max price (default: ``max_price_multiple`` x the listing's typical
+  price, the median list price of its last 365 days: an anchor the tool's own prices move only
+  after half a year, so a ceiling cannot compound day after day)
   and the optional cross-market band (+-band around the reference market's price at the day's
   FX). Missing or contradictory hard bounds pause the listing with a reason (as the Amazon and
   Walmart repricers do), never a guess; zero demand at every price is not a contradiction.
@@ -124,7 +126,7 @@ class PricingRules:
     shares are fractions (0.10 = 10 %)."""
 
     min_price: float | None = None  # None: the landed-cost floor alone
-    max_price: float | None = None  # None: max_price_multiple x the recent average price
+    max_price: float | None = None  # None: max_price_multiple x the typical price
     min_margin: float = 0.10  # over the unit cost, on the price net of VAT and fees
     max_change: float = 0.10  # per day, versus the previous day's price
     min_change: float = 0.01  # smaller changes are not pushed
@@ -154,7 +156,7 @@ def describe_rules(rules: PricingRules = DEFAULT_RULES) -> str:
     """The rules in one line, for the run output."""
     lo = "landed-cost floor" if rules.min_price is None else f"max({rules.min_price:g}, floor)"
     hi = (
-        f"{rules.max_price_multiple:g} x recent average price"
+        f"{rules.max_price_multiple:g} x typical price (median of the last year)"
         if rules.max_price is None
         else f"{rules.max_price:g}"
     )
@@ -514,7 +516,7 @@ class ListingDays:
     margin_floor: np.ndarray
     min_margin: np.ndarray
     min_price: np.ndarray  # NaN: none
-    max_price: np.ndarray  # the rule's, else multiple x recent average price
+    max_price: np.ndarray  # the rule's, else multiple x typical price
     max_change: np.ndarray
     min_change: np.ndarray
     strategy: np.ndarray
@@ -671,10 +673,10 @@ def listing_days(
         unit_cost = landed + pd.to_numeric(fee, errors="coerce").fillna(0.0).to_numpy(float)
     r = _rule_arrays(frame, rules, default_rules)
     current = _first_price_per_listing(frame, "current_price")
-    recent = _column(frame, "recent_avg_price")
-    recent = np.where(recent > 0, recent, current)
+    typical = _column(frame, "typical_price")
+    typical = np.where(typical > 0, typical, current)
     max_price = np.where(
-        np.isfinite(r["max_price"]), r["max_price"], r["max_price_multiple"] * recent
+        np.isfinite(r["max_price"]), r["max_price"], r["max_price_multiple"] * typical
     )
     reference = reference_prices(frame, r["reference_marketplace"])
     has_band = np.isfinite(r["band"])
@@ -755,7 +757,7 @@ def day_pauses(d: ListingDays, lo_hb: np.ndarray, hi_hb: np.ndarray) -> np.ndarr
 
     flag(
         ~np.isfinite(d.max_price),
-        lambda i: "no max price: neither a rule nor a recent average price",
+        lambda i: "no max price: neither a rule nor a typical price",
     )
     flag(
         d.min_price > d.max_price,
@@ -1011,7 +1013,7 @@ def optimize_prices(
       keyed ``(sku, marketplace)`` or ``(sku, marketplace, date)``, which takes candidate
       prices and returns units.
     - optional: ``currency``, ``vat_rate``, ``prices_include_vat``, ``referral_fee_rate``
-      (default: ml.reference.marketplaces), ``fulfilment_fee_local``, ``recent_avg_price``
+      (default: ml.reference.marketplaces), ``fulfilment_fee_local``, ``typical_price``
       (default max price basis, else the current price), ``price_ending``;
       ``reference_price_fx`` or ``usd_per_local`` (band, follow_reference); ``stock_units``
       (on hand + inbound), ``days_to_replenish`` or ``demand_to_replenish``; the landed-cost
