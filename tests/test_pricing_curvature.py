@@ -8,6 +8,7 @@ import pytest
 import statsmodels.api as sm
 
 from ml.pricing.curvature import (
+    Curvature,
     fit_curvature,
     log_units_shift,
     recent_curvature,
@@ -134,3 +135,10 @@ def test_no_history_has_no_curvature():
     units, shown, elasticity, reference, _ = _history(-3.0, days=130)
     got = recent_curvature(units[:, :0], shown[:, :0], elasticity, reference)
     assert got.rows == 0 and got.value == 0.0
+
+
+def test_the_optimizer_takes_a_curvature_only_when_it_is_clear_of_zero():
+    assert Curvature(-2.5, 1.3, 100).applied == 0.0  # under 2 standard deviations: chance
+    assert Curvature(-2.6, 1.3, 100).applied == -2.6
+    assert Curvature(-0.3, 0.1, 100).applied == -0.3
+    assert Curvature(0.0, 2.0, 0).applied == 0.0

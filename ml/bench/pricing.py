@@ -175,7 +175,13 @@ def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str,
     shape = world.scenario.price_response
     out = summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
     out["kuajing_curvature"] = [
-        {"date": str(world.date_of(day)), "curvature": c.value, "se": c.se, "rows": c.rows}
+        {
+            "date": str(world.date_of(day)),
+            "curvature": c.value,
+            "se": c.se,
+            "applied": c.applied,
+            "rows": c.rows,
+        }
         for day, c in kuajing.curvatures
     ]
     return out

@@ -228,7 +228,8 @@ class KuajingPricing(OptimizedPricing):
             keys = pd.MultiIndex.from_arrays([self.sku, facts.marketplace])
             self.reference = own.reindex(keys).to_numpy(dtype=float)
         fitted = self.estimates.get("curvature", pd.Series([0.0]))
-        self.curvature = Curvature(float(fitted.median()), PRIOR_SD, 0)
+        fitted_se = self.estimates.get("curvature_se", pd.Series([PRIOR_SD]))
+        self.curvature = Curvature(float(fitted.median()), float(fitted_se.median()), 0)
         self.curvatures = []
 
     def _refit(self, obs: Observation) -> None:
@@ -253,7 +254,7 @@ class KuajingPricing(OptimizedPricing):
                 "units_ref": units[rows],
                 "price_ref": price[rows],
                 "elasticity": self.elasticity[rows],
-                "curvature": np.full(len(rows), self.curvature.value),
+                "curvature": np.full(len(rows), self.curvature.applied),
                 "response_reference": reference[rows],
             }
         )

@@ -18,7 +18,8 @@ optimizer pin it down within weeks. Promotion periods are left out: they sell on
 well as on price, and their lift would read as demand that falls off less far below the usual
 price.
 
-The curvature is at most 0 (``CURVATURE_BOUNDS``): demand does not get less elastic as the
+The optimizer takes it only when it is clear of 0 (``Curvature.applied``). The curvature is at
+most 0 (``CURVATURE_BOUNDS``): demand does not get less elastic as the
 price rises. Units never rise with price: beyond the quadratic's vertex the log price is held at
 the vertex.
 """
@@ -38,11 +39,23 @@ PRIOR_SD = 2.0  # curvature a priori: 0 +- 2 (a linear response at elasticity -2
 CURVATURE_BOUNDS = (-20.0, 0.0)
 
 
+# The optimizer bends the response only on a fit this many standard deviations from 0.
+APPLIED_MIN_Z = 2.0
+
+
 @dataclass(frozen=True)
 class Curvature:
     value: float
     se: float  # posterior standard deviation
     rows: int  # listing-periods it was fitted on
+
+    @property
+    def applied(self) -> float:
+        """What the optimizer uses: the fit where the data say it (at least ``APPLIED_MIN_Z``
+        standard deviations from 0), else 0, the constant elasticity. Small price moves fit
+        curvatures of +-2 and more by chance (their squares are tiny), and a chance value bends
+        every listing's prices for the weeks until the seller's own moves correct it."""
+        return self.value if abs(self.value) >= APPLIED_MIN_Z * self.se else 0.0
 
 
 def decreasing_log_price(

@@ -97,7 +97,8 @@ class ElasticityEstimates:
     ``se`` (its posterior standard deviation), ``status`` (identified or pooled), ``rows``
     (periods used), ``price_sd`` (standard deviation of the log price),
     ``reference_price`` (the price the log price is measured from) and the seller's
-    ``curvature`` with its ``curvature_se`` (``ml.pricing.curvature``, the same on every row)."""
+    ``curvature`` (``Curvature.applied``: 0 unless the fit is clear of 0) with its ``curvature_se``
+    (``ml.pricing.curvature``, the same on every row)."""
 
     listings: pd.DataFrame
     group_means: pd.DataFrame  # per pooling level and group: mean elasticity and tau
@@ -424,6 +425,6 @@ def estimate_elasticities(panel: Panel, seed: int = 0) -> ElasticityEstimates:
         panel.period_days,
     )
     listings = listings.assign(
-        reference_price=reference, curvature=shape.value, curvature_se=shape.se
+        reference_price=reference, curvature=shape.applied, curvature_se=shape.se
     )
     return ElasticityEstimates(listings=listings, group_means=group_means)
