@@ -894,6 +894,8 @@ def listing_comparison(
     out["status_after"] = last["status_after"]
     out["reason_codes_after"] = grouped["reason_codes_after"].agg(_joined_codes)
     out["status_reason_after"] = last["status_reason_after"]
+    # why a price did not follow its cost: the bound it sits at (the ceiling, the daily limit)
+    out["binding_guardrail_after"] = last["binding_guardrail_after"]
     return out.reset_index()
 
 
