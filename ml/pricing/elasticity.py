@@ -202,7 +202,7 @@ def poisson_slopes(
     block: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group, the slope of a Poisson regression of ``y`` on ``x`` with ``offset`` (log of
-    the nuisance mean) and one intercept per ``block`` (blocks nest in groups; default: one
+    the baseline units) and one intercept per ``block`` (blocks nest in groups; default: one
     per group), and its sandwich standard error (robust to over-dispersion). Groups without
     variation in ``x`` within their blocks get NaN.
 
