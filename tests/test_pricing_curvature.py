@@ -99,7 +99,7 @@ def test_recent_moves_recover_a_known_curvature(truth):
 def test_a_positive_curvature_is_held_at_constant_elasticity():
     """Demand that flattens at high prices is outside the bound: the fit stays at 0, the
     constant elasticity, while the same data without the bound would find it."""
-    units, shown, elasticity, reference, promotion = _history(1.0)
+    units, shown, elasticity, reference, promotion = _history(1.0, n=100)
     clean = np.where(promotion, np.nan, units)
     assert recent_curvature(clean, shown, elasticity, reference).value == 0.0
     window = slice(units.shape[1] - 91, None)

@@ -18,10 +18,9 @@ optimizer pin it down within weeks. Promotion periods are left out: they sell on
 well as on price, and their lift would read as demand that falls off less far below the usual
 price.
 
-The optimizer takes it only when it is clear of 0 (``Curvature.applied``). The curvature is at
-most 0 (``CURVATURE_BOUNDS``): demand does not get less elastic as the
-price rises. Units never rise with price: beyond the quadratic's vertex the log price is held at
-the vertex.
+The curvature is at most 0 (``CURVATURE_BOUNDS``): demand does not get less elastic as the
+price rises. The optimizer takes it only when it is clear of 0 (``Curvature.applied``). Units
+never rise with price: beyond the quadratic's vertex the log price is held at the vertex.
 """
 
 from __future__ import annotations
@@ -37,8 +36,6 @@ PRIOR_SD = 2.0  # curvature a priori: 0 +- 2 (a linear response at elasticity -2
 # fit, mostly noise from small moves, would have demand flatten at high prices and send prices
 # to their ceiling; the posterior mode under this bound is the fit held at 0.
 CURVATURE_BOUNDS = (-20.0, 0.0)
-
-
 # The optimizer bends the response only on a fit this many standard deviations from 0.
 APPLIED_MIN_Z = 2.0
 
