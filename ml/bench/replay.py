@@ -5,10 +5,14 @@ The days before the holdout are the simulated seller's own run (its price list a
 replenishment), the same for every policy (same seed, same decisions). From the holdout's first
 day a policy sets, at each opening, the list price of every listed listing from what the seller
 knows then (an ``Observation``: FX and duties in force, duties announced, its own sales and
-prices so far, stock); listings not yet listed keep the seller's plan. Replenishment stays the
-seller's order-up-to policy, which learns the demand each price brings, so a price that sells
-more also runs out sooner. Promotions stay the seller's calendar: a promotion's discount applies
-on top of any policy's list price, and every policy prices as if the day had none.
+prices so far, stock); listings not yet listed keep the seller's plan. From that day each day's
+demand is drawn from a stream of its own (the engine's ``common_demand_from``), so every policy
+meets the same shoppers and the profit ratios between policies are not blurred by the draws
+(with draws in sequence, kuajing over the oracle moved by about a point between runs).
+Replenishment stays the seller's order-up-to policy, which learns the demand each price
+brings, so a price that sells more also runs out sooner. Promotions stay the seller's calendar:
+a promotion's discount applies on top of any policy's list price, and every policy prices as if
+the day had none.
 
 Profit is counted on the realized sales (true demand censored by stock) at the displayed price:
 units x (the price kept after VAT and the referral fee - the landed cost of the sale day), the
@@ -426,7 +430,7 @@ def replay(world: World, policy: HoldoutPolicy, days: range | None = None) -> Po
         raise ValueError("the replayed days must run to the end of the history")
     started = time.perf_counter()
     pricing = _FromHoldout(policy, listing_economics(world), days.start)
-    result = simulate(world, Policies(pricing=pricing))
+    result = simulate(world, Policies(pricing=pricing), common_demand_from=days.start)
     assert result.history is not None  # simulate keeps it by default
     held = slice(days.start, days.stop)
     sales = result.history.sales()[held]
