@@ -800,6 +800,16 @@ def bench_forecast(
     click.echo(format_table(report))
 
 
+DEMAND_STREAM_OPTION = click.option(
+    "--demand-stream",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Which shoppers the replay's days draw (every policy meets the same ones): another "
+    "number shows how much the figures owe to the draws.",
+)
+
+
 @bench.command(name="pricing")
 @click.option(
     "--data-dir",
@@ -815,14 +825,17 @@ def bench_forecast(
     help="Without --data-dir: the simulator scenario (ml/simulator/scenarios/<name>.yaml, e.g. "
     "tariff_shock, linear, logit) or a YAML file.",
 )
+@DEMAND_STREAM_OPTION
 @JSON_OPTION
-def bench_pricing(data_dir: Path | None, scenario: str, json_file: Path | None) -> None:
+def bench_pricing(
+    data_dir: Path | None, scenario: str, demand_stream: int, json_file: Path | None
+) -> None:
     """Every listing's own-price elasticity, identified or pooled (error against the truth on
     simulated data)."""
     from ml.bench.pricing import format_table, run_pricing_bench
 
     try:
-        report = run_pricing_bench(data_dir, scenario, echo=click.echo)
+        report = run_pricing_bench(data_dir, scenario, echo=click.echo, demand_stream=demand_stream)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     write_json(json_file, report)
@@ -837,15 +850,16 @@ def bench_pricing(data_dir: Path | None, scenario: str, json_file: Path | None) 
     help="The simulator scenario (ml/simulator/scenarios/<name>.yaml, e.g. tariff_shock, "
     "lane_delay, demand_surge) or a YAML file.",
 )
+@DEMAND_STREAM_OPTION
 @JSON_OPTION
-def bench_allocation(scenario: str, json_file: Path | None) -> None:
+def bench_allocation(scenario: str, demand_stream: int, json_file: Path | None) -> None:
     """Replay the scenario's 90-day holdout day by day with every stock policy (kuajing,
     direct_parcel, proportional, base_stock, oracle): profit, fill rate, cost per unit sold,
     days of supply, stock-outs."""
     from ml.bench.allocation import format_table, run_allocation_bench
 
     try:
-        report = run_allocation_bench(scenario, echo=click.echo)
+        report = run_allocation_bench(scenario, echo=click.echo, demand_stream=demand_stream)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     write_json(json_file, report)

@@ -74,6 +74,18 @@ def test_a_policy_that_keeps_the_sellers_plan_replays_the_sellers_own_run(world,
     assert run.sales.sum() > 0
 
 
+def test_another_demand_stream_brings_other_shoppers_to_the_same_prices(world, days):
+    """A demand stream is a set of shoppers: the same one again gives the same sales, another
+    gives other sales, and a policy that does not follow its sales shows the same prices."""
+    first = rp.replay(world, rp.KeepPrice(), days)
+    again = rp.replay(world, rp.KeepPrice(), days)
+    other = rp.replay(world, rp.KeepPrice(), days, demand_stream=1)
+    assert np.array_equal(first.sales, again.sales)
+    assert not np.array_equal(first.sales, other.sales)
+    assert np.array_equal(first.shown, other.shown)
+    assert abs(int(other.sales.sum()) - int(first.sales.sum())) < 0.1 * first.sales.sum()
+
+
 def test_keep_price_holds_every_listed_price(world, days):
     recorder = Recorder(rp.KeepPrice())
     rp.replay(world, recorder, days)

@@ -41,8 +41,11 @@ def policies(world) -> list[sr.StockPolicy]:
     ]
 
 
-def run_allocation_bench(scenario: str = "default", echo: Echo = print) -> dict[str, Any]:
-    """Replay the holdout of ``scenario`` (a built-in name or a YAML file) with every policy."""
+def run_allocation_bench(
+    scenario: str = "default", echo: Echo = print, demand_stream: int = 0
+) -> dict[str, Any]:
+    """Replay the holdout of ``scenario`` (a built-in name or a YAML file) with every policy,
+    its shoppers from the engine's ``demand_stream`` (0: the default)."""
     from ml.simulator import load_scenario
     from ml.simulator.world import build_world
 
@@ -54,7 +57,7 @@ def run_allocation_bench(scenario: str = "default", echo: Echo = print) -> dict[
     kuajing_rows = None
     for policy in policies(world):
         echo(f"Replaying the {len(days)}-day holdout with {policy.name}")
-        run = sr.replay(world, policy, days)
+        run = sr.replay(world, policy, days, demand_stream)
         results[policy.name] = {
             **sr.outcome(sr.ledger(world, run), run.days, event),
             "seconds": round(run.seconds, 1),
@@ -72,6 +75,7 @@ def run_allocation_bench(scenario: str = "default", echo: Echo = print) -> dict[
         "holdout_start": str(world.date_of(days.start)),
         "holdout_end": str(world.date_of(days.stop - 1)),
         "event_day": None if event is None else str(world.date_of(event)),
+        "demand_stream": demand_stream,
         "listings": int(len(world.series)),
         "policies": [{"policy": n, **r} for n, r in results.items()],
         "plan_10k_seconds": round(plan_10k, 2),

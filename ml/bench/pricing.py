@@ -97,11 +97,12 @@ def error_summary(listings: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 def run_pricing_bench(
-    data_dir: Path | None, scenario: str = "default", echo: Echo = print
+    data_dir: Path | None, scenario: str = "default", echo: Echo = print, demand_stream: int = 0
 ) -> dict[str, Any]:
     """Estimate every listing's elasticity on ``data_dir``; without one, on a simulated seller
     of ``scenario`` (the built-in default unless named), from the history before its holdout,
-    then replay the holdout with every pricing policy."""
+    then replay the holdout with every pricing policy, its shoppers from the engine's
+    ``demand_stream`` (0: the default)."""
     with tempfile.TemporaryDirectory(prefix="kuajing-bench-pricing-") as tmp:
         world = None
         if data_dir is None:
@@ -130,7 +131,7 @@ def run_pricing_bench(
         echo("Held-out test: the last quarter's price changes, elasticities fitted without it")
         out["heldout"] = heldout_figures(panel)
         if world is not None:
-            out["closed_loop"] = closed_loop(world, estimates.listings, echo)
+            out["closed_loop"] = closed_loop(world, estimates.listings, echo, demand_stream)
         return out
 
 
@@ -151,7 +152,9 @@ def heldout_figures(panel) -> dict[str, float | None]:
     }
 
 
-def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str, Any]:
+def closed_loop(
+    world, estimates: pd.DataFrame, echo: Echo = print, demand_stream: int = 0
+) -> dict[str, Any]:
     """Replay the holdout of ``world`` with every pricing policy (``ml.bench.replay``)."""
     from ml.simulator.demand import DemandModel
 
@@ -168,12 +171,14 @@ def closed_loop(world, estimates: pd.DataFrame, echo: Echo = print) -> dict[str,
     results = {}
     for policy in policies:
         echo(f"Replaying the {len(days)}-day holdout with {policy.name}")
-        results[policy.name] = replay.outcome(world, replay.replay(world, policy, days), shock)
+        run = replay.replay(world, policy, days, demand_stream)
+        results[policy.name] = replay.outcome(world, run, shock)
     decisions = pd.concat(kuajing.decisions, ignore_index=True)
     violations = replay.guardrail_violations(decisions)
     reprice = replay.repricing_seconds(kuajing.last_frame)
     shape = world.scenario.price_response
     out = summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
+    out["demand_stream"] = demand_stream
     out["kuajing_curvature"] = [
         {
             "date": str(world.date_of(day)),
@@ -337,6 +342,7 @@ def format_closed_loop(loop: dict[str, Any]) -> list[str]:
         f"Closed loop: the holdout from {loop['holdout_start']} replayed day by day "
         f"({loop['price_response']} price response"
         + (f"; first duty change {shock}" if shock else "; no duty change in the holdout")
+        + (f"; demand stream {loop['demand_stream']}" if loop.get("demand_stream") else "")
         + "), profit in USD thousands:",
         *text_table(
             [

@@ -423,14 +423,22 @@ class PolicyRun:
     seconds: float
 
 
-def replay(world: World, policy: HoldoutPolicy, days: range | None = None) -> PolicyRun:
-    """Simulate the history with ``policy`` pricing the holdout ``days`` (default: the last 90)."""
+def replay(
+    world: World, policy: HoldoutPolicy, days: range | None = None, demand_stream: int = 0
+) -> PolicyRun:
+    """Simulate the history with ``policy`` pricing the holdout ``days`` (default: the last 90),
+    its shoppers from the engine's ``demand_stream``."""
     days = holdout_days(world) if days is None else days
     if days.stop != world.n_hist:
         raise ValueError("the replayed days must run to the end of the history")
     started = time.perf_counter()
     pricing = _FromHoldout(policy, listing_economics(world), days.start)
-    result = simulate(world, Policies(pricing=pricing), common_demand_from=days.start)
+    result = simulate(
+        world,
+        Policies(pricing=pricing),
+        common_demand_from=days.start,
+        demand_stream=demand_stream,
+    )
     assert result.history is not None  # simulate keeps it by default
     held = slice(days.start, days.stop)
     sales = result.history.sales()[held]

@@ -557,14 +557,22 @@ class StockRun:
     plan_seconds: float
 
 
-def replay(world: World, policy: StockPolicy, days: range | None = None) -> StockRun:
-    """Simulate the history with ``policy`` moving the stock over the holdout ``days``."""
+def replay(
+    world: World, policy: StockPolicy, days: range | None = None, demand_stream: int = 0
+) -> StockRun:
+    """Simulate the history with ``policy`` moving the stock over the holdout ``days``, its
+    shoppers from the engine's ``demand_stream``."""
     days = holdout_days(world) if days is None else days
     if days.stop != world.n_hist or days.start < 1:
         raise ValueError("the replayed days must start after day 0 and run to the history's end")
     started = time.perf_counter()
     wrapper = _FromHoldout(policy, Economics.of(world), days.start)
-    result = simulate(world, Policies(replenishment=wrapper), common_demand_from=days.start)
+    result = simulate(
+        world,
+        Policies(replenishment=wrapper),
+        common_demand_from=days.start,
+        demand_stream=demand_stream,
+    )
     return StockRun(
         name=policy.name,
         days=np.arange(days.start, days.stop),

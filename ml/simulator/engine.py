@@ -237,11 +237,14 @@ def start(
     paths: DataPaths | None = None,
     keep_history: bool = True,
     common_demand_from: int | None = None,
+    demand_stream: int = 0,
 ) -> SimState:
     """The state before day 0, with ``policies`` started. ``paths``: write the monthly raw files
     there (else keep them in memory); ``keep_history``: give policies ``Observation.history``;
     ``common_demand_from``: from that day, draw each day's demand from a stream of its own, so
-    that benchmarked policies meet the same demand (the default run draws it in sequence)."""
+    that benchmarked policies meet the same demand (the default run draws it in sequence);
+    ``demand_stream``: another set of those days' shoppers (0: the default), to see how much a
+    benchmark's figures owe to the draws."""
     sc, k = world.scenario, len(world.series)
     demand = DemandModel.of(world)
     rng = rng_for(sc.seed, "simulation")
@@ -276,6 +279,7 @@ def start(
         parcel_units=np.zeros((world.n_hist, k), dtype=np.int32),
         parcel_rng=rng_for(sc.seed, "parcel"),
         common_demand_from=common_demand_from,
+        demand_stream=demand_stream,
         snapshots=Snapshots(stock.on_hand == 0, stock.hub == 0, stock.hub > 0),
         fx_index=_fx_index(world),
         duty_outlook=DutyOutlook(world),
@@ -363,7 +367,7 @@ def _sell(
     # from ``common_demand_from`` on, each day's demand has its own stream: runs that differ
     # in their decisions then face the same shoppers on the same day (common random numbers)
     common = state.common_demand_from is not None and t >= state.common_demand_from
-    rng = rng_for(state.world.scenario.seed, f"demand-day-{t}") if common else state.simulation
+    rng = _demand_day_rng(state, t) if common else state.simulation
     demand = sample_demand(rng, mu, m.nb_size)
     state.demanded[t] = demand
     opening = st.on_hand.copy()
@@ -379,6 +383,13 @@ def _sell(
     if state.history is not None:
         state.history.record(sales, out_today, shown, discount)
     return sales
+
+
+def _demand_day_rng(state: SimState, t: int) -> np.random.Generator:
+    """Day ``t``'s own stream of shoppers (stream 0 keeps the names of the default runs)."""
+    stream = state.demand_stream
+    name = f"demand-day-{t}" if stream == 0 else f"demand-day-{t}-stream-{stream}"
+    return rng_for(state.world.scenario.seed, name)
 
 
 def _sell_parcels(state: SimState, t: int, unserved: np.ndarray) -> np.ndarray:
@@ -533,9 +544,10 @@ def simulate(
     progress: bool = False,
     keep_history: bool = True,
     common_demand_from: int | None = None,
+    demand_stream: int = 0,
 ) -> SimulationResult:
     """Run the whole history with ``policies`` (default: the simulated seller's own);
-    ``common_demand_from``: see ``start``."""
+    ``common_demand_from``, ``demand_stream``: see ``start``."""
     policies = policies if policies is not None else Policies()
     state = start(
         world,
@@ -543,6 +555,7 @@ def simulate(
         paths=paths,
         keep_history=keep_history,
         common_demand_from=common_demand_from,
+        demand_stream=demand_stream,
     )
     days: range = range(world.n_hist)
     if progress:

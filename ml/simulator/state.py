@@ -107,6 +107,7 @@ class SimState:
     parcel_units: np.ndarray  # day x series: units sold by parcel from the hub
     parcel_rng: np.random.Generator  # which unserved shoppers still buy a parcel
     common_demand_from: int | None  # from this day each day's demand has its own stream
+    demand_stream: int  # which family of those streams (0: the default shoppers)
     snapshots: Snapshots
     fx_index: np.ndarray  # per series: row of world.fx (one past the end: USD)
     duty_outlook: DutyOutlook  # duties as published on a day (announced measures included)
