@@ -834,6 +834,11 @@ def bench_pricing(
     simulated data)."""
     from ml.bench.pricing import format_table, run_pricing_bench
 
+    if data_dir is not None and demand_stream:
+        raise click.UsageError(
+            "--demand-stream picks the shoppers of a simulated seller's replay: "
+            "a data folder (--data-dir) has no replay"
+        )
     try:
         report = run_pricing_bench(data_dir, scenario, echo=click.echo, demand_stream=demand_stream)
     except ValueError as error:

@@ -266,3 +266,15 @@ def test_the_typical_price_is_the_median_list_price_of_the_last_year():
     assert year[1] == 12.0
     # the last 100 days: all listed at 30, half of them shown at 15 (a median of 22.5)
     assert rp.typical_prices(obs, days=100)[0] == pytest.approx(30.0)  # type: ignore[arg-type]
+
+
+def test_a_demand_stream_needs_a_simulated_seller(tmp_path):
+    from click.testing import CliRunner
+
+    from ml.cli import main
+
+    result = CliRunner().invoke(
+        main, ["bench", "pricing", "--data-dir", str(tmp_path), "--demand-stream", "2"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--demand-stream picks the shoppers of a simulated seller" in result.output
