@@ -84,6 +84,8 @@ def test_another_demand_stream_brings_other_shoppers_to_the_same_prices(world, d
     assert not np.array_equal(first.sales, other.sales)
     assert np.array_equal(first.shown, other.shown)
     assert abs(int(other.sales.sum()) - int(first.sales.sum())) < 0.1 * first.sales.sum()
+    with pytest.raises(ValueError, match="needs common_demand_from"):
+        simulate(world, demand_stream=1)  # the run's sequence has no streams to pick from
 
 
 def test_keep_price_holds_every_listed_price(world, days):

@@ -245,6 +245,8 @@ def start(
     that benchmarked policies meet the same demand (the default run draws it in sequence);
     ``demand_stream``: another set of those days' shoppers (0: the default), to see how much a
     benchmark's figures owe to the draws."""
+    if demand_stream and common_demand_from is None:
+        raise ValueError("a demand stream needs common_demand_from: the day its draws start")
     sc, k = world.scenario, len(world.series)
     demand = DemandModel.of(world)
     rng = rng_for(sc.seed, "simulation")
