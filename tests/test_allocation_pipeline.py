@@ -1,6 +1,8 @@
 """Allocation in the whole pipeline (the small scenario, a real Dagster instance and warehouse):
 the plan never ships more than the hub holds, in whole cases, to each listing's own warehouse."""
 
+from datetime import date
+
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -20,6 +22,7 @@ def tables(pipeline_run):
             "plan": con.execute("SELECT * FROM allocation.allocation_plan").fetch_df(),
             "stock": con.execute("SELECT * FROM marts.mart_inventory_position").fetch_df(),
             "warehouses": con.execute("SELECT * FROM staging.stg_raw__warehouses").fetch_df(),
+            "lanes": con.execute("SELECT * FROM staging.stg_raw__lanes").fetch_df(),
         }
     finally:
         con.close()
@@ -45,6 +48,26 @@ def test_the_plan_ships_what_the_hub_holds_to_each_listings_own_warehouse(tables
     assert plan["stockout_probability_before_arrival"].between(0, 1).all()
 
 
+def test_ocean_shipments_leave_on_their_lanes_next_sailing_and_surges_now(pipeline_run, tables):
+    plan = tables["plan"]
+    lanes = tables["lanes"].set_index("lane_id")
+    # each line names the lane it takes: to its own warehouse, by its mode
+    assert (
+        lanes.loc[plan["lane_id"], "destination_warehouse_id"].values
+        == plan["destination_warehouse"]
+    ).all()
+    assert (lanes.loc[plan["lane_id"], "mode"].values == plan["mode"]).all()
+    ship_by = pd.to_datetime(plan["ship_by"])
+    ocean = (plan["mode"] == "ocean").to_numpy()
+    assert ocean.any() and (ship_by[ocean].dt.weekday == 0).all()  # the sailing weekday
+    first = ship_by.min()
+    assert (ship_by[~ocean] == first).all() and (ship_by[ocean] - first).dt.days.between(
+        0, 34
+    ).all()
+    # a lane sails once a week at most: its lines leave on one date
+    assert (plan[ocean].groupby("lane_id")["ship_by"].nunique() == 1).all()
+
+
 def test_the_export_is_an_inbound_shipment_plan(pipeline_run, tables):
     csv = DataPaths(pipeline_run.data_dir).out / "allocation" / "inbound_shipment_plan.csv"
     export = pd.read_csv(csv)
@@ -60,7 +83,17 @@ def test_the_asset_shows_units_by_mode_a_plot_and_a_preview(pipeline_run):
         )
     assert event is not None and event.asset_materialization is not None
     metadata = event.asset_materialization.metadata
-    assert {"units_by_mode", "plot", "preview", "csv", "listings_at_risk"} <= set(metadata)
+    assert {
+        "units_by_mode",
+        "plot",
+        "preview",
+        "csv",
+        "listings_at_risk",
+        "surges_held",
+        "next_sailing_by_marketplace",
+    } <= set(metadata)
+    sailings = metadata["next_sailing_by_marketplace"].value
+    assert sailings and all(date.fromisoformat(d).weekday() == 0 for d in sailings.values())
     assert "data:image/png;base64," in str(metadata["plot"].value)
 
 

@@ -182,6 +182,90 @@ def test_a_short_hub_ships_no_more_than_it_holds_and_no_surge_past_the_margin():
     assert all(r["mode"] == "ocean" for r in dear)
 
 
+def test_ocean_lines_ship_by_the_next_sailing_and_land_after_it():
+    from datetime import date, timedelta
+
+    from ml.allocation.nightly import AllocationSettings, plan_sku
+
+    today = date(2026, 11, 4)  # a Wednesday; the lanes sail on Monday the 9th
+    rows = plan_sku(
+        _listings(base_wait_days=[5.0, 5.0], on_hand=[40, 30]), AllocationSettings(), today
+    )
+    ocean = [r for r in rows if r["mode"] == "ocean"]
+    assert ocean and all(r["ship_by"] == date(2026, 11, 9) for r in ocean)
+    transit = {"US": 30, "DE": 35}
+    for r in ocean:
+        assert r["expected_arrival"] == r["ship_by"] + timedelta(days=transit[r["marketplace"]])
+    # the chance of a stock-out before arrival counts the wait for the sailing too
+    later = plan_sku(
+        _listings(base_wait_days=[12.0, 12.0], on_hand=[40, 30]), AllocationSettings(), today
+    )
+    sooner = {r["marketplace"]: r for r in ocean}
+    for r in (r for r in later if r["mode"] == "ocean"):
+        was = sooner[r["marketplace"]]["stockout_probability_before_arrival"]
+        assert r["stockout_probability_before_arrival"] > was
+
+
+def test_a_market_sails_at_the_interval_of_least_departure_and_holding_cost():
+    from datetime import date, timedelta
+
+    import pandas as pd
+
+    from ml.allocation.nightly import AllocationSettings, sailing_schedule
+
+    rng = np.random.default_rng(5)
+    settings = AllocationSettings()
+    today = date(2026, 11, 4)
+    for _ in range(20):
+        n = 12
+        rows = pd.DataFrame(
+            {
+                "base_lane_id": rng.choice(["L1", "L2", "L3"], n),
+                "daily_mean": rng.uniform(0.05, 3.0, n),
+                "base_landed_usd": rng.uniform(3.0, 40.0, n),
+            }
+        )
+        fixed = {lane: float(rng.choice([0.0, 50.0, 650.0, 3000.0])) for lane in ("L1", "L2", "L3")}
+        last = {
+            lane: None if rng.random() < 0.3 else today - timedelta(days=int(rng.integers(0, 40)))
+            for lane in ("L1", "L2", "L3")
+        }
+        rows["base_fixed_usd"] = rows["base_lane_id"].map(fixed)
+        rows["base_last_departed"] = pd.to_datetime(rows["base_lane_id"].map(last))
+        got = sailing_schedule(rows, settings, today)
+        for lane in set(rows["base_lane_id"]):
+            on = got[got["base_lane_id"] == lane]
+            # a week of the lane's demand at its landed cost, held a week at 25 % a year
+            holding = 0.0
+            for mean, landed in zip(on["daily_mean"], on["base_landed_usd"], strict=True):
+                holding += 7 * mean * landed * 0.25 * 7 / 365
+            cost = {t: fixed[lane] / t + holding * t / 2 for t in range(1, 5)}
+            weeks = min(cost, key=lambda t: (cost[t], t))
+            assert (on["review_days"] == 7 * weeks).all()
+            # the first Monday on or after the last departure + the interval, today at the earliest
+            day = today if last[lane] is None else max(today, last[lane] + timedelta(weeks * 7))
+            while day.weekday() != 0:
+                day += timedelta(days=1)
+            assert (on["base_wait_days"] == (day - today).days).all()
+
+
+def test_a_surge_is_held_where_its_lane_departure_costs_more_than_the_surges_earn():
+    import pandas as pd
+
+    from ml.allocation.nightly import unpaid_surges
+
+    lines = pd.DataFrame(
+        {
+            "lane_id": ["US-AIR", "US-AIR", "DE-AIR", "US-OCEAN", "JP-EXP"],
+            "mode": ["air", "air", "air", "ocean", "express"],
+            "expected_profit_usd": [60.0, 30.0, 500.0, 5.0, 1.0],
+        }
+    )
+    fixed = {"US-AIR": 100.0, "DE-AIR": 100.0, "US-OCEAN": 650.0, "JP-EXP": 0.0}
+    # US air: 90 together, under its 100; DE air pays; the ocean base sails on its schedule
+    assert unpaid_surges(lines, fixed).tolist() == [True, True, False, False, False]
+
+
 def test_the_factory_order_tops_up_to_the_target_and_meets_the_minimum_only_when_it_pays():
     from ml.allocation.plan import restock_order
 
@@ -246,3 +330,12 @@ def test_a_free_leftover_still_gives_a_finite_target():
     assert np.isfinite(target).all() and (target > 5).all()
     surge = surge_units(demand, [0.0, 0.0], [10.0, 10.0], [-1.0, 0.0])
     assert np.isfinite(surge).all() and (surge > 0).all()
+
+
+def test_a_sailing_weekday_outside_the_week_is_a_clear_error():
+    from ml.allocation.nightly import AllocationSettings
+
+    with pytest.raises(ValueError, match="sailing_weekday must be 0 \\(Monday\\) to 6"):
+        AllocationSettings(sailing_weekday=7)
+    with pytest.raises(ValueError, match="max_sailing_weeks must be at least 1"):
+        AllocationSettings(max_sailing_weeks=0)

@@ -395,6 +395,10 @@ def test_lane_performance(built):
     assert ocean["delay_days_mean"] == pytest.approx(0.0)
     assert ocean["quoted_transit_days_typical"] == 30
     assert lanes["SZX-FRA-EXP"]["shipments"] == 0
+    # what the planner's sailing interval reads: the latest departure and a departure's cost
+    assert ocean["last_departed_date"] == D(2026, 2, 25)
+    assert ocean["fixed_cost_per_shipment_usd"] == pytest.approx(2000.0)
+    assert lanes["SZX-FRA-EXP"]["last_departed_date"] is None
 
 
 def test_inventory_position(built):

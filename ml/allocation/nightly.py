@@ -12,7 +12,13 @@ Per listing (SKU x marketplace with a market warehouse):
   price, net) less the referral fee and the ocean landed cost, from ``marts.mart_landed_cost``;
   a unit left over costs a review week of holding (``holding_rate`` a year of its landed cost);
 - fast mode: air where the lane exists, else express; its premium is its landed cost less the
-  ocean one. The surge goes first (it is urgent), then the ocean base from the hub's remainder.
+  ocean one. The surge goes first (it is urgent), then the ocean base from the hub's remainder;
+- sailings: a market's ocean shipments leave every 1-4 weeks on the sailing weekday, at the
+  interval that minimizes its lane's fixed cost per departure plus the holding of the cycle
+  stock (``plan.sailing_interval``), counted from the lane's last departure; the review period
+  is that interval, and the ocean lines ship by the next sailing. A surge goes only where the
+  surge lines on its lane earn the lane's fixed cost (``plan.worth_departing``); the others are
+  held (the asset reports them).
 
 Outputs: ``allocation.allocation_plan`` (one row per SKU, destination and mode shipped) and
 ``out/allocation/inbound_shipment_plan.csv`` shaped as an inbound shipment plan (SKU, quantity,
@@ -32,7 +38,19 @@ import pandas as pd
 from ml.settings import DataPaths
 from ml.warehouse import publish
 
-from .plan import WindowDemand, allocate, restock_order, surge_units, target_level, unit_values
+from .plan import (
+    MAX_SAILING_WEEKS,
+    SAILING_WEEKDAY,
+    WindowDemand,
+    allocate,
+    restock_order,
+    sailing_interval,
+    surge_units,
+    target_level,
+    unit_values,
+    weekly_holding,
+    worth_departing,
+)
 from .rules import SKU_SETTINGS, WAREHOUSE_SETTINGS, given, read_rules, with_rules
 
 SCHEMA = "allocation"
@@ -48,6 +66,7 @@ PLAN_COLUMNS = (
     "marketplace",
     "ship_from",
     "destination_warehouse",
+    "lane_id",
     "mode",
     "quantity",
     "units_per_case",
@@ -77,7 +96,26 @@ EXPORT_COLUMNS = {
 class AllocationSettings:
     case_pack: int = 1  # units per case where no allocation rule states one
     holding_rate: float = HOLDING_RATE
-    review_days: int = REVIEW_DAYS
+    review_days: int = REVIEW_DAYS  # where the rows state no review period of their own
+    sailing_weekday: int = SAILING_WEEKDAY
+    max_sailing_weeks: int = MAX_SAILING_WEEKS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sailing_weekday <= 6:
+            raise ValueError(
+                f"sailing_weekday must be 0 (Monday) to 6 (Sunday), not {self.sailing_weekday}"
+            )
+        if self.max_sailing_weeks < 1:
+            raise ValueError(f"max_sailing_weeks must be at least 1, not {self.max_sailing_weeks}")
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """Tonight's shipments (``PLAN_COLUMNS``) and the surge lines held because their lane's
+    departure would cost more than they earn (same columns)."""
+
+    shipments: pd.DataFrame
+    held_surges: pd.DataFrame
 
 
 def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -105,7 +143,9 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ),
         lanes as (
             select l.lane_id, l.origin_warehouse_id, l.destination_warehouse_id, l.mode,
-                   coalesce(p.transit_days_p50, l.transit_days_typical) as transit_days
+                   coalesce(p.transit_days_p50, l.transit_days_typical) as transit_days,
+                   coalesce(p.fixed_cost_per_shipment_usd, 0) as fixed_usd,
+                   p.last_departed_date
             from staging.stg_raw__lanes l
             left join marts.mart_lane_performance p using (lane_id)
         ),
@@ -118,10 +158,11 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         select p.sku, p.marketplace, p.warehouse_id, p.on_hand, p.in_transit, p.position_date,
                h.hub_id, coalesce(h.hub_units, 0) as hub_units,
                coalesce(r.daily_mean, 0) as daily_mean, coalesce(r.daily_var, 0) as daily_var,
-               b.transit_days as base_days, cb.landed_cost_usd as base_landed_usd,
-               cb.margin_usd,
-               f.mode as fast_mode, f.transit_days as fast_days,
-               cf.landed_cost_usd as fast_landed_usd
+               b.lane_id as base_lane_id, b.transit_days as base_days,
+               b.fixed_usd as base_fixed_usd, b.last_departed_date as base_last_departed,
+               cb.landed_cost_usd as base_landed_usd, cb.margin_usd,
+               f.lane_id as fast_lane_id, f.mode as fast_mode, f.transit_days as fast_days,
+               f.fixed_usd as fast_fixed_usd, cf.landed_cost_usd as fast_landed_usd
         from position p
         left join hub h using (sku)
         left join rate r using (sku, marketplace)
@@ -146,6 +187,30 @@ def _window(rows: pd.DataFrame, days: np.ndarray) -> WindowDemand:
     mean = rows["daily_mean"].to_numpy(float) * days
     var = rows["daily_var"].to_numpy(float) * days
     return WindowDemand.of(mean, np.maximum(var, mean))
+
+
+def sailing_schedule(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> pd.DataFrame:
+    """``rows`` (listings with demand and an ocean lane) with each listing's ``review_days``:
+    7 x the weeks between its lane's sailings (``sailing_interval`` of the lane's fixed cost
+    per departure against holding a week of its listings' demand), and ``base_wait_days``:
+    the days until the lane's next sailing, the first sailing weekday on or after its last
+    departure plus that interval (today at the earliest; today where it never sailed)."""
+    rows = rows.reset_index(drop=True)
+    lane, _ = pd.factorize(rows["base_lane_id"])
+    n_lanes = int(lane.max()) + 1 if len(lane) else 0
+    holding = weekly_holding(
+        lane, rows["daily_mean"], rows["base_landed_usd"], settings.holding_rate, n_lanes
+    )
+    fixed = rows.groupby(lane)["base_fixed_usd"].first().reindex(range(n_lanes)).fillna(0.0)
+    weeks = sailing_interval(fixed.to_numpy(float), holding, settings.max_sailing_weeks)[lane]
+    start = pd.Timestamp(today)
+    last = pd.to_datetime(rows["base_last_departed"])
+    due = last + pd.to_timedelta(7 * weeks, unit="D")
+    earliest = due.where(due > start, start).fillna(start)
+    sailing = earliest + pd.to_timedelta((settings.sailing_weekday - earliest.dt.weekday) % 7, "D")
+    return rows.assign(
+        review_days=7.0 * weeks, base_wait_days=(sailing - start).dt.days.astype(float)
+    )
 
 
 def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> list[dict]:
@@ -188,17 +253,32 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
     ocean_risk = 1.0 - until_base.cdf(position)  # P(stock-out before an ocean shipment lands)
     out = []
     for i, r in rows.iterrows():
-        # the surge lands first: the ocean shipment's stock before it includes the surge
-        for mode, qty, days, before in (
-            (r["fast_mode"], int(surge[i]), r["fast_days"], position[i]),
-            (BASE_MODE, int(base[i]), r["base_days"], position[i] + surge[i]),
+        # the surge leaves now and lands first: the ocean shipment's stock before it includes it
+        for mode, lane, qty, wait_days, transit, before in (
+            (
+                r["fast_mode"],
+                r.get("fast_lane_id"),
+                int(surge[i]),
+                0.0,
+                r["fast_days"],
+                position[i],
+            ),
+            (
+                BASE_MODE,
+                r.get("base_lane_id"),
+                int(base[i]),
+                wait[i],
+                r["base_days"],
+                position[i] + surge[i],
+            ),
         ):
             if qty <= 0:
                 continue
-            arrival_window = _window(rows.iloc[[i]], np.array([float(days)]))
+            days = float(wait_days) + float(transit)
+            arrival_window = _window(rows.iloc[[i]], np.array([days]))
             stockout = 1.0 - float(arrival_window.cdf([before])[0])
             rate = float(r["daily_mean"])
-            cover = (before + qty - rate * float(days)) / rate if rate > 0 else np.inf
+            cover = (before + qty - rate * days) / rate if rate > 0 else np.inf
             profit = float(
                 unit_values(full.take(i), [before], qty, [margin[i]], [overage[i]]).sum()
             )
@@ -210,12 +290,13 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
                     "marketplace": r["marketplace"],
                     "ship_from": r["hub_id"],
                     "destination_warehouse": r["warehouse_id"],
+                    "lane_id": lane,
                     "mode": mode,
                     "quantity": qty,
                     "units_per_case": pack,
                     "cases": qty // pack,
-                    "ship_by": today,
-                    "expected_arrival": today + timedelta(days=int(round(float(days)))),
+                    "ship_by": today + timedelta(days=int(round(float(wait_days)))),
+                    "expected_arrival": today + timedelta(days=int(round(days))),
                     "position": int(position[i]),
                     "target_level": int(target[i]),
                     "days_of_cover_after_arrival": cover,
@@ -252,16 +333,39 @@ def _reason(mode: str, ocean_risk: float, position: float, target: float, hub_le
     return f"restock to the target level {target:.0f} from {position:.0f}" + short
 
 
-def plan(con: duckdb.DuckDBPyConnection, settings: AllocationSettings, today: date) -> pd.DataFrame:
-    """Every SKU's shipments (``PLAN_COLUMNS``); listings without demand, a base lane or a
-    landed cost are left out of the plan."""
+def plan(
+    con: duckdb.DuckDBPyConnection, settings: AllocationSettings, today: date
+) -> AllocationPlan:
+    """Every SKU's shipments (``PLAN_COLUMNS``) on its lanes' sailing schedule, less the surges
+    that do not earn their lane's fixed cost; listings without demand, a base lane or a landed
+    cost are left out of the plan."""
     rows = listing_inputs(con)
-    usable = rows.dropna(subset=["base_days", "base_landed_usd", "margin_usd", "hub_id"])
-    usable = usable[usable["daily_mean"] > 0]
+    usable = rows.dropna(
+        subset=["base_lane_id", "base_days", "base_landed_usd", "margin_usd", "hub_id"]
+    )
+    usable = sailing_schedule(usable[usable["daily_mean"] > 0], settings, today)
     out: list[dict] = []
     for _, group in usable.groupby("sku", sort=True):
         out += plan_sku(group, settings, today)
-    return pd.DataFrame(out, columns=list(PLAN_COLUMNS))
+    lines = pd.DataFrame(out, columns=list(PLAN_COLUMNS))
+    fixed = dict(zip(usable["fast_lane_id"], usable["fast_fixed_usd"].fillna(0.0), strict=True))
+    held = unpaid_surges(lines, fixed)
+    return AllocationPlan(lines[~held].reset_index(drop=True), lines[held].reset_index(drop=True))
+
+
+def unpaid_surges(lines: pd.DataFrame, fixed_cost_usd: dict) -> np.ndarray:
+    """Per plan line: a surge (not the ocean base) whose lane's surge lines together earn less
+    than the lane's fixed cost per departure (``fixed_cost_usd`` by lane id)."""
+    fast = (lines["mode"] != BASE_MODE).to_numpy()
+    paid = worth_departing(lines["lane_id"], lines["expected_profit_usd"], fixed_cost_usd)
+    return fast & ~paid
+
+
+def next_sailings(frame: pd.DataFrame) -> dict[str, str]:
+    """Per marketplace: the date its next ocean shipment of the plan leaves."""
+    ocean = frame[frame["mode"] == BASE_MODE]
+    first = ocean.groupby("marketplace")["ship_by"].min()
+    return {str(m): pd.Timestamp(d).date().isoformat() for m, d in first.items()}
 
 
 def write_plan(paths: DataPaths, frame: pd.DataFrame) -> Path:

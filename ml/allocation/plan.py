@@ -35,6 +35,8 @@ from scipy import stats
 
 MIN_DISPERSION = 1e-6  # a variance at or below the mean is treated as (almost) Poisson
 MAX_LEVEL = 1 - 1e-6  # the highest service level a quantile is taken at
+SAILING_WEEKDAY = 0  # regular ocean shipments leave on Mondays (Python's weekday numbers)
+MAX_SAILING_WEEKS = 4  # the longest interval between a market's regular sailings
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,27 @@ def worth_departing(
     total = profit.groupby(lanes).transform("sum")
     cost = lanes.map(lambda x: fixed_cost.get(x, 0.0)).astype(float)
     return (total > cost).to_numpy(copy=True)
+
+
+def weekly_holding(
+    lane: npt.ArrayLike,
+    daily_mean: npt.ArrayLike,
+    landed_usd: npt.ArrayLike,
+    holding_rate: float,
+    n_lanes: int,
+) -> np.ndarray:
+    """Per lane (codes ``0..n_lanes-1`` in ``lane``, one per listing): what holding one week of
+    its listings' demand costs a week, in USD: the ``sailing_interval``'s ``weekly_holding``.
+    ``holding_rate`` is a year's holding cost as a share of the landed cost."""
+    week = 7.0 * np.asarray(daily_mean, dtype=float) * np.asarray(landed_usd, dtype=float)
+    return np.bincount(
+        np.asarray(lane, dtype=np.int64), weights=week * holding_rate * 7 / 365, minlength=n_lanes
+    )
+
+
+def days_to_sailing(weekday: int, sailing_weekday: int = SAILING_WEEKDAY) -> int:
+    """Days from a day of ``weekday`` to the next sailing day (0 on a sailing day)."""
+    return (sailing_weekday - weekday) % 7
 
 
 def sailing_interval(

@@ -213,8 +213,8 @@ class OptimizedPricing:
 
 class KuajingPricing(OptimizedPricing):
     """Kuajing's price policy, as the nightly run would set it each day: the elasticities
-    estimated from the history before the holdout (``ml.pricing.elasticity``: double ML,
-    pooled where thin), the seller's curvature (``ml.pricing.curvature``) re-fitted every
+    estimated from the history before the holdout (``ml.pricing.elasticity``: a Poisson
+    slope on the price with the forecast's features as an offset, pooled where thin), the seller's curvature (``ml.pricing.curvature``) re-fitted every
     Monday on the last quarter of the history so far (which its own prices have moved), the
     level of each listing's recent sales at its recent price, and the optimizer's guardrails."""
 

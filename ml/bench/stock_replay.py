@@ -62,7 +62,14 @@ from ml.allocation.nightly import (
     plan_sku,
     restock,
 )
-from ml.allocation.plan import sailing_interval, worth_departing
+from ml.allocation.plan import (
+    MAX_SAILING_WEEKS,
+    SAILING_WEEKDAY,
+    sailing_interval,
+    weekly_holding,
+    worth_departing,
+)
+from ml.allocation.plan import days_to_sailing as _days_to_sailing
 from ml.bench.replay import first_duty_change, tiled_listings
 from ml.simulator.demand import DemandModel
 from ml.simulator.engine import holdout_days, lane_delay, series_fx, simulate
@@ -78,9 +85,7 @@ TRAILING_DAYS = 28  # kuajing's demand window (in-stock days)
 BASELINE_TRAILING_DAYS = 30  # the baselines' trailing sales
 MIN_DAYS_SEEN = 7  # in-stock days below which a listing's rate is the seller's prior
 REVIEW_DAYS = 7
-SAILING_WEEKDAY = 0  # ocean base shipments leave on Mondays (as the seller's do)
 PROPORTIONAL_COVER_DAYS = 35  # transit + 5 weeks of trailing sales
-MAX_SAILING_WEEKS = 4  # the longest interval between a market's regular sailings
 SAFETY_Z = 1.645  # base_stock's safety factor (95 % of the lead-time demand)
 PARCEL_MIN_KG = 0.5  # chargeable weight of a small parcel
 PARCEL_FEE_USD = 3.0  # per parcel: pick, pack and the carrier's registration fee
@@ -137,7 +142,7 @@ def typical_transit(facts: SellerFacts) -> np.ndarray:
 
 
 def days_to_sailing(obs: Observation) -> int:
-    return (SAILING_WEEKDAY - obs.weekday) % 7
+    return _days_to_sailing(obs.weekday, SAILING_WEEKDAY)
 
 
 class StockPolicy(Protocol):
@@ -245,11 +250,13 @@ class PlannedAllocation:
                 "supplier_lead_days": np.asarray(obs.facts.supplier_lead_days)[obs.facts.sku_idx],
                 "daily_mean": rates.mean,
                 "daily_var": rates.var,
+                "base_lane_id": self.base_lane,
                 "base_days": base_days,
                 "base_wait_days": wait.astype(float),
                 "review_days": review,
                 "base_landed_usd": base_landed,
                 "margin_usd": kept - base_landed,
+                "fast_lane_id": self.fast_lane,
                 "fast_mode": self.fast_mode,
                 "fast_days": fast_days,
                 "fast_landed_usd": fast_landed,
@@ -293,11 +300,9 @@ class PlannedAllocation:
         econ = self.economics.ocean
         rows = np.arange(len(mean))
         landed = econ.landed_usd(rows, np.asarray(obs.duty_rate), np.asarray(obs.fx_usd))
-        weekly_holding = np.bincount(
-            self.base_lane, weights=7 * mean * landed * HOLDING_RATE * 7 / 365, minlength=lanes
-        )
+        holding = weekly_holding(self.base_lane, mean, landed, HOLDING_RATE, lanes)
         fixed = np.array([ln.fixed_cost for ln in self.facts.lanes])
-        self.interval = sailing_interval(fixed, weekly_holding, self.max_sailing_weeks)
+        self.interval = sailing_interval(fixed, holding, self.max_sailing_weeks)
         self.next_sailing = np.where(self.next_sailing < 0, obs.day, self.next_sailing)
 
     def _ship(self, obs: Observation, desk: Logistics, plan: pd.DataFrame) -> None:

@@ -1,8 +1,12 @@
 -- Per lane: how its shipments did against the quote. A shipment (several SKU lines) counts once;
 -- on time means arrived on or before the date promised at departure. "In transit" is as of the
--- as-of date.
+-- as-of date, and so is the USD rate of the lane's fixed cost per departure.
 with lanes as (
     select * from {{ ref('stg_raw__lanes') }}
+),
+
+fx as (
+    select * from {{ ref('int_fx_rates_filled') }}
 ),
 
 shipments as (
@@ -49,6 +53,7 @@ per_lane as (
         quantile_cont(transit_days, 0.9) filter (where has_arrived) as transit_days_p90,
         avg(transit_days) filter (where has_arrived) as transit_days_mean,
         avg(delay_days) filter (where has_arrived) as delay_days_mean,
+        max(departed_date) as last_departed_date,
         count(*) filter (where is_in_transit) as shipments_in_transit,
         cast(coalesce(sum(units) filter (where is_in_transit), 0) as bigint) as units_in_transit
     from measured
@@ -77,11 +82,16 @@ final as (
         lanes.transit_days_typical as quoted_transit_days_typical,
         lanes.transit_days_max as quoted_transit_days_max,
         per_lane.transit_days_p50 - lanes.transit_days_typical as transit_p50_vs_typical_days,
+        -- cost of a departure (the planner's sailing interval weighs it against holding)
+        lanes.fixed_cost_per_shipment * fx.usd_per_unit as fixed_cost_per_shipment_usd,
+        per_lane.last_departed_date,
         -- now
         coalesce(per_lane.shipments_in_transit, 0) as shipments_in_transit,
         coalesce(per_lane.units_in_transit, 0) as units_in_transit
     from lanes
     left join per_lane on lanes.lane_id = per_lane.lane_id
+    left join fx
+        on lanes.cost_currency = fx.currency and fx.rate_date = {{ as_of_date() }}
 )
 
 select * from final

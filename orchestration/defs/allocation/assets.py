@@ -27,6 +27,8 @@ ALLOCATION_MARTS = [
 class AllocationConfig(dg.Config):
     case_pack: int = 1  # units per case where no allocation rule states one
     holding_rate: float = 0.25  # a year's holding cost as a share of landed cost
+    sailing_weekday: int = 0  # the weekday regular ocean shipments leave (0 = Monday)
+    max_sailing_weeks: int = 4  # the longest interval between a market's sailings
 
 
 @dg.asset(
@@ -35,29 +37,54 @@ class AllocationConfig(dg.Config):
     deps=[FORECAST_KEY, *ALLOCATION_MARTS],
     kinds={"duckdb"},
     description="Tonight's shipments from the hub to each market warehouse: per listing the "
-    "forecast's demand over the ocean lead time plus a review week (a negative binomial), the "
-    "order-up-to level of most expected profit (critical ratio of the margin lost to a week's "
-    "holding), the hub's cases where they add most profit when it is short, and an air or "
-    "express surge where a stock-out is likely before the ocean shipment lands. Table "
-    "allocation.allocation_plan and out/allocation/inbound_shipment_plan.csv.",
+    "forecast's demand until the next shipment after this one can land (a negative binomial), "
+    "the order-up-to level of most expected profit (critical ratio of the margin lost to the "
+    "holding until the next sailing), ocean sailings every 1-4 weeks (the interval that "
+    "minimizes the lane's fixed cost per departure plus the cycle stock's holding), the hub's "
+    "cases where they add most profit when it is short, and an air or express surge where a "
+    "stock-out is likely before the ocean shipment lands and the surge earns its lane's fixed "
+    "cost. Table allocation.allocation_plan and out/allocation/inbound_shipment_plan.csv.",
 )
 def allocation_plan(
     context: dg.AssetExecutionContext, kuajing: KuajingResource, config: AllocationConfig
 ) -> dg.MaterializeResult:
-    from ml.allocation.nightly import AllocationSettings, plan, plan_plot, write_plan
+    from ml.allocation.nightly import (
+        AllocationSettings,
+        next_sailings,
+        plan,
+        plan_plot,
+        write_plan,
+    )
 
-    settings = AllocationSettings(case_pack=config.case_pack, holding_rate=config.holding_rate)
+    try:
+        settings = AllocationSettings(
+            case_pack=config.case_pack,
+            holding_rate=config.holding_rate,
+            sailing_weekday=config.sailing_weekday,
+            max_sailing_weeks=config.max_sailing_weeks,
+        )
+    except ValueError as error:
+        raise dg.Failure(description=f"allocation_plan config: {error}") from None
     with kuajing.connect(read_only=True) as con:
-        rows = plan(con, settings, kuajing.today())
+        tonight = plan(con, settings, kuajing.today())
+    rows, held = tonight.shipments, tonight.held_surges
     csv = write_plan(kuajing.paths, rows)
     by_mode = rows.groupby("mode")["quantity"].sum().to_dict()
     context.log.info(f"{len(rows):,} shipments planned, units by mode: {by_mode}")
+    if len(held):
+        context.log.info(
+            f"{len(held):,} surge lines held ({int(held['quantity'].sum()):,} units, expected "
+            f"profit {held['expected_profit_usd'].sum():,.0f} USD): on their lanes the departure's "
+            "fixed cost is more than they earn"
+        )
     png = base64.b64encode(plan_plot(rows)).decode("ascii")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
             "units_by_mode": dg.MetadataValue.json({k: int(v) for k, v in by_mode.items()}),
             "listings_at_risk": int((rows["stockout_probability_before_arrival"] > 0.5).sum()),
+            "surges_held": len(held),
+            "next_sailing_by_marketplace": dg.MetadataValue.json(next_sailings(rows)),
             "plot": dg.MetadataValue.md(f"![units by destination](data:image/png;base64,{png})"),
             "preview": markdown_preview(rows),
             "csv": dg.MetadataValue.path(str(csv)),

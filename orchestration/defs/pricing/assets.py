@@ -81,12 +81,13 @@ def planned_prices(
     group_name=GROUP,
     deps=DEMAND_MARTS,
     kinds={"lightgbm", "mlflow", "duckdb"},
-    description="Own-price elasticity per SKU x marketplace (double ML on the forecast's "
-    "features, pooled towards the same SKU elsewhere and its category where own price "
-    "history is thin), identified or pooled, and the seller's curvature of the response "
-    "(from the last quarter's price moves); registered as a version of `price_response` "
-    "(champion only if its held-out error on price-change periods is no worse) and written "
-    "to pricing.price_elasticities.",
+    description="Own-price elasticity per SKU x marketplace: a Poisson regression of units on "
+    "the price within each quarter, offset by the demand the forecast's features explain at "
+    "the usual price (so promotions and events are not read as price response), pooled towards "
+    "the same SKU elsewhere and its category where own price history is thin; identified or "
+    "pooled, and the seller's curvature of the response (from the last quarter's price moves). "
+    "Registered as a version of `price_response` (champion only if its held-out error on "
+    "price-change periods is no worse) and written to pricing.price_elasticities.",
 )
 def price_elasticities(
     context: dg.AssetExecutionContext, kuajing: KuajingResource
