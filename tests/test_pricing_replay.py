@@ -88,6 +88,59 @@ def test_another_demand_stream_brings_other_shoppers_to_the_same_prices(world, d
         simulate(world, demand_stream=1)  # the run's sequence has no streams to pick from
 
 
+class RaiseSome:
+    """The seller's own prices, with ``rows`` 30 % dearer from ``first_day`` on."""
+
+    def __init__(self, rows: np.ndarray, first_day: int):
+        from ml.simulator.policies import DefaultPricing
+
+        self.seller, self.rows, self.first_day = DefaultPricing(), rows, first_day
+
+    def start(self, facts):
+        self.seller.start(facts)
+
+    def list_prices(self, obs):
+        out = np.array(self.seller.list_prices(obs), dtype=float)
+        if obs.day >= self.first_day:
+            out[self.rows] *= 1.3
+        return out
+
+
+def test_other_prices_for_some_listings_leave_every_other_listings_shoppers_alone(world, days):
+    """Common random numbers that stay coupled: a dearer listing meets fewer or as many shoppers
+    on every day, and every other listing exactly the same ones (numpy's Poisson takes as many
+    uniforms as its mean asks for, which would shift every later listing's draws)."""
+    from ml.simulator.policies import Policies
+
+    base = simulate(world, common_demand_from=days.start)
+    rows = np.array([3, 40, 41])
+    dearer = simulate(
+        world, Policies(pricing=RaiseSome(rows, days.start)), common_demand_from=days.start
+    )
+    held = slice(days.start, days.stop)
+    before, after = base.demanded[held], dearer.demanded[held]
+    others = np.setdiff1d(np.arange(before.shape[1]), rows)
+    assert np.array_equal(before[:, others], after[:, others])
+    assert (after[:, rows] <= before[:, rows]).all()
+    assert after[:, rows].sum() < before[:, rows].sum()
+    # and before the holdout the run is the seller's own
+    assert np.array_equal(base.demanded[: days.start], dearer.demanded[: days.start])
+
+
+def test_coupled_draws_are_the_negative_binomial_of_the_mean():
+    from ml.simulator.demand import coupled_demand
+
+    rng = np.random.default_rng(3)
+    mu, size = np.repeat([0.3, 2.0, 9.0], 60_000), np.repeat([0.8, 2.5, 6.0], 60_000)
+    units = coupled_demand(rng, mu, size).reshape(3, -1)
+    for k, (m, r) in enumerate([(0.3, 0.8), (2.0, 2.5), (9.0, 6.0)]):
+        var = m + m * m / r  # gamma-Poisson
+        assert units[k].mean() == pytest.approx(m, rel=0.02)
+        assert units[k].var() == pytest.approx(var, rel=0.05)
+        p0 = (r / (r + m)) ** r  # P(0) of the negative binomial
+        assert (units[k] == 0).mean() == pytest.approx(p0, abs=0.01)
+
+
 def test_keep_price_holds_every_listed_price(world, days):
     recorder = Recorder(rp.KeepPrice())
     rp.replay(world, recorder, days)

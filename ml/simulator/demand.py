@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import calendar as cal
 
@@ -226,6 +227,18 @@ def sample_demand(rng: np.random.Generator, mu: np.ndarray, nb_size: np.ndarray)
     """Negative binomial units with mean ``mu`` (gamma-Poisson; variance mu + mu^2 / size)."""
     lam = rng.gamma(nb_size, np.maximum(mu, 0.0) / nb_size)
     return rng.poisson(lam)
+
+
+def coupled_demand(rng: np.random.Generator, mu: np.ndarray, nb_size: np.ndarray) -> np.ndarray:
+    """``sample_demand``'s negative binomial, drawn so that each listing's units depend on its
+    own mean only, and rise with it: the gamma's uniforms depend on its shape alone (``nb_size``),
+    and the Poisson is its inverse CDF at one uniform per listing. numpy's Poisson sampler takes
+    as many uniforms as its mean asks for, so one listing's price would shift every later
+    listing's shoppers; here two runs that price one listing differently meet the same shoppers
+    everywhere else (common random numbers that stay coupled)."""
+    lam = rng.gamma(nb_size, np.maximum(mu, 0.0) / nb_size)
+    u = rng.random(len(lam))
+    return np.maximum(stats.poisson.ppf(u, lam), 0).astype(np.int64)
 
 
 @dataclass

@@ -29,7 +29,7 @@ import pandas as pd
 from ml.settings import DataPaths
 
 from . import calendar as cal
-from .demand import DemandModel, sample_demand
+from .demand import DemandModel, coupled_demand, sample_demand
 from .observation import History, Observation, SellerFacts, read_only
 from .outputs import DailyOutputs
 from .policies import HubDelivery, Policies
@@ -369,8 +369,10 @@ def _sell(
     # from ``common_demand_from`` on, each day's demand has its own stream: runs that differ
     # in their decisions then face the same shoppers on the same day (common random numbers)
     common = state.common_demand_from is not None and t >= state.common_demand_from
-    rng = _demand_day_rng(state, t) if common else state.simulation
-    demand = sample_demand(rng, mu, m.nb_size)
+    if common:
+        demand = coupled_demand(_demand_day_rng(state, t), mu, m.nb_size)
+    else:
+        demand = sample_demand(state.simulation, mu, m.nb_size)
     state.demanded[t] = demand
     opening = st.on_hand.copy()
     sales = np.minimum(demand, opening)
