@@ -77,3 +77,31 @@ def test_published_prices_are_read_back_from_the_export(tmp_path):
     bad.drop(columns="effective_date").to_csv(csv, index=False)
     with pytest.raises(ValueError, match="lacks the columns effective_date"):
         published_prices(paths)
+
+
+def test_a_listing_without_an_estimate_is_priced_as_uncertain_as_its_category_is_spread():
+    from ml.pricing.elasticity import ElasticityEstimates
+    from ml.pricing.nightly import optimizer_input
+
+    day = pd.Timestamp("2026-11-01")
+    keys = {"sku": ["A", "NEW"], "marketplace": ["US", "US"], "date": [day, day]}
+    days = pd.DataFrame({**keys, "category": ["toys", "toys"], "units_ref": [2.0, 1.0]})
+    costs = pd.DataFrame({**keys, "landed_cost_local": [4.0, 5.0]})
+    stock = pd.DataFrame({"sku": ["A"], "marketplace": ["US"], "stock_units": [30.0]})
+    listings = pd.DataFrame(
+        {
+            "sku": ["A", "B", "C"],
+            "marketplace": ["US", "US", "DE"],
+            "category": ["toys"] * 3,
+            "elasticity": [-2.0, -1.0, -3.0],
+            "status": ["identified", "pooled", "pooled"],
+            "se": [0.25, 0.6, 0.7],
+            "reference_price": [10.0, 12.0, 9.0],
+        }
+    )
+    frame = optimizer_input(days, costs, stock, ElasticityEstimates(listings, pd.DataFrame()), 30)
+    own, new = frame.set_index("sku").loc["A"], frame.set_index("sku").loc["NEW"]
+    assert (own["elasticity"], own["elasticity_se"]) == (-2.0, 0.25)
+    # the category's median elasticity, with the spread of its listings' elasticities (sd 1)
+    assert new["elasticity"] == -2.0 and new["elasticity_status"] == "pooled"
+    assert new["elasticity_se"] == pytest.approx(1.0)

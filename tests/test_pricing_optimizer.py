@@ -270,6 +270,97 @@ def test_the_optimum_equals_a_brute_force_under_a_curved_response():
     assert (out["status"] == "changed").sum() > 20
 
 
+def expected_units(price: float, current: float, e: float, sd: float, g: float, ref: float):
+    """``curved_units`` averaged over a normal elasticity (mean e, sd), none above 0, by the
+    trapezoid rule on 4,001 points from -8 to +8 standard deviations."""
+    z = np.linspace(-8, 8, 4001)
+    density = np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    units = np.array([curved_units(price, current, min(e + sd * k, 0.0), g, ref) for k in z])
+    return float(np.trapezoid(density * units, z))
+
+
+def best_price(prices, marketplace, units, cost) -> tuple[float, float]:
+    """The price of most profit among ``prices`` with ``units`` at each, and that profit."""
+    profits = [
+        reference_profit(p, marketplace, u, cost) for p, u in zip(prices, units, strict=True)
+    ]
+    return prices[int(np.argmax(profits))], max(profits)
+
+
+def test_an_uncertain_elasticity_prices_for_the_units_expected_over_its_spread():
+    rng = np.random.default_rng(17)
+    rows, shape = [], {}
+    for i in range(30):
+        market = ["US", "DE", "UK"][i % 3]
+        current = float(ending_nearest(np.array(rng.uniform(10, 60)), OFFSET.get(market, 0.99)))
+        e, sd = rng.uniform(-4, -0.6), rng.uniform(0.1, 1.2)
+        shape[f"S{i}"] = (e, sd)
+        rows.append(
+            listing(
+                sku=f"S{i}",
+                marketplace=market,
+                current_price=current,
+                landed_cost_local=current * rng.uniform(0.15, 0.5),
+                elasticity=e,
+                elasticity_se=sd,
+            )
+        )
+    rules = PricingRules(max_change=0.3, min_margin=0.05)
+    out = optimize_prices(frame(*rows), default_rules=rules)
+    other = 0
+    for r in out.itertuples():
+        e, sd = shape[r.sku]
+        cost, current = r.landed_cost_local, r.current_price
+        lo = max(cost * 1.05 / kept_share(r.marketplace), current * 0.7)
+        prices = endings_between(lo, current * 1.3, OFFSET.get(r.marketplace, 0.99))
+
+        spread = [expected_units(p, current, e, sd, 0.0, current) for p in prices]
+        price, profit = best_price(prices, r.marketplace, spread, cost)
+        if r.status == "changed":
+            got = expected_units(r.recommended_price, current, e, sd, 0.0, current)
+            assert r.units_recommended == pytest.approx(got, rel=1e-5)
+            assert reference_profit(r.recommended_price, r.marketplace, got, cost) == (
+                pytest.approx(profit, rel=1e-5)
+            ), r.sku
+        else:
+            assert abs(price / current - 1) < 0.01
+        # the price that takes the mean elasticity as certain is another one
+        sure = [curved_units(p, current, e, 0.0, current) for p in prices]
+        certain, _ = best_price(prices, r.marketplace, sure, cost)
+        other += r.recommended_price != certain
+    assert (out["status"] == "changed").sum() > 15 and other > 0
+
+
+def test_expected_units_over_an_elasticity_spread_never_rise_with_price():
+    from ml.pricing.optimizer import Demand
+
+    n = 40
+    rng = np.random.default_rng(3)
+    e, sd = rng.uniform(-3, -0.2, n), rng.uniform(0.3, 2.0, n)
+    g, ref = np.where(np.arange(n) % 2, 0.0, rng.uniform(-4, 0, n)), rng.uniform(15, 25, n)
+    demand = Demand(
+        units_ref=np.full(n, 10.0),
+        price_ref=np.full(n, 20.0),
+        elasticity=e,
+        functions=(None,) * n,
+        curvature=g,
+        reference=ref,
+        elasticity_sd=sd,
+    )
+    prices = np.linspace(8.0, 45.0, 40)[None, :].repeat(n, axis=0)
+    units = demand.units(prices)
+    assert (np.diff(units, axis=1) <= 1e-12).all()
+    for i in range(n):
+        for j in range(0, 40, 7):
+            want = expected_units(prices[i, j], 20.0, e[i], sd[i], g[i], ref[i])
+            if g[i] == 0:  # a bent response takes its mean elasticity
+                assert units[i, j] == pytest.approx(want, rel=1e-5)
+            else:
+                assert units[i, j] == pytest.approx(
+                    curved_units(prices[i, j], 20.0, e[i], g[i], ref[i]), rel=1e-9
+                )
+
+
 # --- guardrails on random listings ------------------------------------------------------------
 
 RANDOM_MARKETS = ["UK", "DE", "FR", "IT", "JP", "CA", "AU"]

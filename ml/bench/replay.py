@@ -213,10 +213,12 @@ class OptimizedPricing:
 
 class KuajingPricing(OptimizedPricing):
     """Kuajing's price policy, as the nightly run would set it each day: the elasticities
-    estimated from the history before the holdout (``ml.pricing.elasticity``: a Poisson
-    slope on the price with the forecast's features as an offset, pooled where thin), the seller's curvature (``ml.pricing.curvature``) re-fitted every
-    Monday on the last quarter of the history so far (which its own prices have moved), the
-    level of each listing's recent sales at its recent price, and the optimizer's guardrails."""
+    estimated from the history before the holdout (``ml.pricing.elasticity``: a Poisson slope
+    on the price offset by the forecast's features, pooled where thin), priced over their
+    posterior spread (``elasticity_se``), the seller's curvature (``ml.pricing.curvature``)
+    re-fitted every Monday on the last quarter of the history so far (which its own prices
+    have moved), the level of each listing's recent sales at its recent price, and the
+    optimizer's guardrails."""
 
     def __init__(self, estimates: pd.DataFrame, rules: PricingRules = DEFAULT_RULES):
         super().__init__("kuajing", rules)
@@ -226,6 +228,7 @@ class KuajingPricing(OptimizedPricing):
     def start(self, facts: SellerFacts, economics: ListingEconomics) -> None:
         super().start(facts, economics)
         self.elasticity = by_series(self.estimates, "elasticity", self.sku, facts.marketplace)
+        self.elasticity_sd = by_series(self.estimates, "se", self.sku, facts.marketplace)
         self.reference = np.full(facts.n_series, np.nan)
         if "reference_price" in self.estimates:
             own = self.estimates.set_index(["sku", "marketplace"])["reference_price"]
@@ -258,6 +261,7 @@ class KuajingPricing(OptimizedPricing):
                 "units_ref": units[rows],
                 "price_ref": price[rows],
                 "elasticity": self.elasticity[rows],
+                "elasticity_se": self.elasticity_sd[rows],
                 "curvature": np.full(len(rows), self.curvature.applied),
                 "response_reference": reference[rows],
             }

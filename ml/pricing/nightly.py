@@ -184,6 +184,13 @@ def optimizer_input(
         frame["elasticity"].fillna(by_category).fillna(estimates.listings["elasticity"].median())
     )
     frame["elasticity_status"] = np.where(missing, "pooled", frame["elasticity_status"])
+    # ... and as uncertain as its category's listings are spread (the optimizer prices over it)
+    spread = estimates.listings.groupby("category")["elasticity"].std()
+    frame["elasticity_se"] = (
+        frame["elasticity_se"]
+        .fillna(frame["category"].map(spread).astype(float))
+        .fillna(float(estimates.listings["elasticity"].std()))
+    )
     # the seller's curvature (ml.pricing.curvature): one value, on every row
     frame["curvature"] = float(listings["curvature"].median()) if len(listings) else 0.0
     # the forecast's units per period over its days: demand until a shipment can arrive
