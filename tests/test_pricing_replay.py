@@ -265,6 +265,41 @@ def test_the_guardrail_check_finds_each_kind_of_violation():
     }
 
 
+def test_kuajing_re_estimates_on_the_holdout_days_it_has_seen(world, days):
+    """Every ``refit_days`` kuajing hands its days so far, as demand-mart rows, to the
+    re-estimate and prices with what comes back; the rows are the run's own sales, stock-outs,
+    prices and ad spend."""
+    keys = world.series[["sku", "marketplace"]].astype(str)
+    first = keys.assign(elasticity=-2.0, se=0.5, status="pooled")
+    seen: list[pd.DataFrame] = []
+
+    def refit(rows: pd.DataFrame) -> pd.DataFrame:
+        seen.append(rows)
+        return keys.assign(elasticity=-1.5, se=0.3, status="pooled")
+
+    kuajing = rp.KuajingPricing(first, refit=refit, refit_days=6)
+    run = rp.replay(world, kuajing, days)
+    assert [len(set(r["demand_date"])) for r in seen] == [6, 12, 18]
+    assert [day - days.start for day, _, _ in kuajing.refits] == [6, 12, 18]
+    assert (kuajing.elasticity == -1.5).all()
+    rows = seen[-1]
+    start = world.date_of(days.start)
+    offset = np.array([(d - start).days for d in rows["demand_date"]])
+    series = (
+        keys.reset_index()
+        .set_index(["sku", "marketplace"])
+        .loc[pd.MultiIndex.from_frame(rows[["sku", "marketplace"]])]["index"]
+        .to_numpy()
+    )
+    assert np.array_equal(rows["units"].to_numpy(), run.sales[offset, series])
+    assert np.allclose(
+        rows["list_price_local"] * (1 - rows["discount_pct"].fillna(0)), run.shown[offset, series]
+    )
+    assert (rows["ad_spend_usd"] >= 0).all() and (rows["ad_spend_usd"] > 0).any()
+    assert rows["is_promoted"].equals(rows["discount_pct"].notna())
+    assert not rows["is_censored"].any() or rows.loc[rows["is_censored"], "units"].eq(0).all()
+
+
 def test_kuajing_falls_back_to_its_marketplaces_median_elasticity():
     est = pd.DataFrame(
         {"sku": ["A", "B", "C"], "marketplace": ["US", "US", "DE"], "elasticity": [-1, -3, -2.5]}
@@ -294,6 +329,13 @@ def test_the_bench_replays_every_policy_on_a_scenario(tmp_path):
     assert loop["guardrail_violations"]["total"] == 0
     assert loop["verdict"]["guardrail_violations"] is True
     assert loop["kuajing_vs_oracle"] == pytest.approx(profit["kuajing"] / profit["oracle"])
+    # kuajing re-estimated on the holdout so far every three weeks, and says how it did
+    refits = loop["kuajing_refits"]
+    assert [r["date"] for r in refits] == [
+        str(pd.Timestamp(loop["holdout_start"]).date() + pd.Timedelta(days=d).to_pytimedelta())
+        for d in range(rp.REFIT_DAYS, 90, rp.REFIT_DAYS)
+    ]
+    assert all(0 <= r["median_abs_error"] < 2 for r in refits)
     assert "Closed loop" in format_table(report)
 
 

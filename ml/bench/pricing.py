@@ -27,7 +27,7 @@ from ml.bench import replay
 from ml.bench.forecast import build_marts, generate_scenario, has_marts
 from ml.bench.output import Column, Echo, text_table
 from ml.forecast.nightly import read_marts
-from ml.forecast.panel import build_panel
+from ml.forecast.panel import DEMAND_COLUMNS, build_panel
 from ml.pricing.elasticity import ElasticityEstimates, estimate_elasticities
 from ml.settings import DataPaths
 from ml.simulator.engine import holdout_days
@@ -131,7 +131,10 @@ def run_pricing_bench(
         echo("Held-out test: the last quarter's price changes, elasticities fitted without it")
         out["heldout"] = heldout_figures(panel)
         if world is not None:
-            out["closed_loop"] = closed_loop(world, estimates.listings, echo, demand_stream)
+            refit = elasticity_refit(demand, skus, markets, echo)
+            out["closed_loop"] = closed_loop(
+                world, estimates.listings, echo, demand_stream, refit=refit
+            )
         return out
 
 
@@ -152,15 +155,37 @@ def heldout_figures(panel) -> dict[str, float | None]:
     }
 
 
+def elasticity_refit(
+    history: pd.DataFrame, skus: pd.DataFrame, markets: pd.DataFrame, echo: Echo = print
+) -> replay.RefitElasticities:
+    """Kuajing's re-estimate in the replay: the elasticities of ``history`` (the demand mart
+    before the holdout) with the holdout's days so far, as the nightly fits them."""
+    before = history[list(DEMAND_COLUMNS)]
+
+    def refit(holdout_rows: pd.DataFrame) -> pd.DataFrame:
+        last = pd.to_datetime(holdout_rows["demand_date"]).max().date()
+        echo(f"  kuajing re-estimates its elasticities on the history to {last}")
+        rows = pd.concat([before, holdout_rows[list(DEMAND_COLUMNS)]], ignore_index=True)
+        panel = build_panel(rows, skus=skus, marketplaces=markets, grain="auto")
+        return estimate_elasticities(panel).listings
+
+    return refit
+
+
 def closed_loop(
-    world, estimates: pd.DataFrame, echo: Echo = print, demand_stream: int = 0
+    world,
+    estimates: pd.DataFrame,
+    echo: Echo = print,
+    demand_stream: int = 0,
+    refit: replay.RefitElasticities | None = None,
 ) -> dict[str, Any]:
-    """Replay the holdout of ``world`` with every pricing policy (``ml.bench.replay``)."""
+    """Replay the holdout of ``world`` with every pricing policy (``ml.bench.replay``);
+    kuajing re-estimates its elasticities every ``replay.REFIT_DAYS`` with ``refit``."""
     from ml.simulator.demand import DemandModel
 
     days = holdout_days(world)
     shock = replay.first_duty_change(world, days)
-    kuajing = replay.KuajingPricing(estimates)
+    kuajing = replay.KuajingPricing(estimates, refit=refit)
     policies: list[replay.HoldoutPolicy] = [
         kuajing,
         replay.OraclePricing(DemandModel.of(world)),
@@ -179,6 +204,11 @@ def closed_loop(
     shape = world.scenario.price_response
     out = summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
     out["demand_stream"] = demand_stream
+    truth = DemandModel.of(world).elasticity
+    out["kuajing_refits"] = [
+        refit_figures(world, day, listings, seconds, truth)
+        for day, listings, seconds in kuajing.refits
+    ]
     out["kuajing_curvature"] = [
         {
             "date": str(world.date_of(day)),
@@ -190,6 +220,19 @@ def closed_loop(
         for day, c in kuajing.curvatures
     ]
     return out
+
+
+def refit_figures(world, day: int, listings: pd.DataFrame, seconds: float, truth) -> dict:
+    """One of kuajing's re-estimates: its date, identified share, error against the truth."""
+    keys = pd.MultiIndex.from_frame(world.series[["sku", "marketplace"]].astype(str))
+    at = keys.get_indexer(pd.MultiIndex.from_frame(listings[["sku", "marketplace"]].astype(str)))
+    error = np.abs(listings["elasticity"].to_numpy(float)[at >= 0] - truth[at[at >= 0]])
+    return {
+        "date": str(world.date_of(day)),
+        "identified_share": float((listings["status"] == "identified").mean()),
+        "median_abs_error": float(np.median(error)) if len(error) else None,
+        "seconds": round(seconds, 1),
+    }
 
 
 def summarize(

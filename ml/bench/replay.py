@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +55,11 @@ REVIEW_DAYS = 7  # the seller's replenishment ships weekly: part of the time to 
 REFERENCE_MARKETPLACE = "US"  # fx_parity converts the US price (Build International Listings)
 MIN_UNITS = 0.01  # units a day assumed for a listing without recent sales (a level, never 0)
 POLICY_NAMES = ("kuajing", "oracle", "cost_plus", "keep_price", "fx_parity")
+# Days between kuajing's re-estimates of the elasticities on the history so far (the nightly
+# re-estimates every night; the bench every three weeks: each fit takes half a minute)
+REFIT_DAYS = 21
+# The holdout's days so far, as rows of marts.fct_daily_demand -> new listing estimates
+RefitElasticities = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 class HoldoutPolicy(Protocol):
@@ -214,30 +221,55 @@ class OptimizedPricing:
 class KuajingPricing(OptimizedPricing):
     """Kuajing's price policy, as the nightly run would set it each day: the elasticities
     estimated from the history before the holdout (``ml.pricing.elasticity``: a Poisson slope
-    on the price offset by the forecast's features, pooled where thin), priced over their
-    posterior spread (``elasticity_se``), the seller's curvature (``ml.pricing.curvature``)
-    re-fitted every Monday on the last quarter of the history so far (which its own prices
-    have moved), the level of each listing's recent sales at its recent price, and the
-    optimizer's guardrails."""
+    on the price offset by the forecast's features, pooled where thin), re-estimated every
+    ``refit_days`` on the history so far (which its own prices have moved) when given a
+    ``refit``, priced over their posterior spread (``elasticity_se``), the seller's curvature
+    (``ml.pricing.curvature``) re-fitted every Monday on the last quarter, the level of each
+    listing's recent sales at its recent price, and the optimizer's guardrails."""
 
-    def __init__(self, estimates: pd.DataFrame, rules: PricingRules = DEFAULT_RULES):
+    def __init__(
+        self,
+        estimates: pd.DataFrame,
+        rules: PricingRules = DEFAULT_RULES,
+        refit: RefitElasticities | None = None,
+        refit_days: int = REFIT_DAYS,
+    ):
         super().__init__("kuajing", rules)
-        self.estimates = estimates
+        self.initial, self.refit, self.refit_days = estimates, refit, refit_days
         self.curvatures: list[tuple[int, Curvature]] = []
+        self.refits: list[tuple[int, pd.DataFrame, float]] = []
 
     def start(self, facts: SellerFacts, economics: ListingEconomics) -> None:
         super().start(facts, economics)
-        self.elasticity = by_series(self.estimates, "elasticity", self.sku, facts.marketplace)
-        self.elasticity_sd = by_series(self.estimates, "se", self.sku, facts.marketplace)
-        self.reference = np.full(facts.n_series, np.nan)
-        if "reference_price" in self.estimates:
-            own = self.estimates.set_index(["sku", "marketplace"])["reference_price"]
-            keys = pd.MultiIndex.from_arrays([self.sku, facts.marketplace])
-            self.reference = own.reindex(keys).to_numpy(dtype=float)
+        self._use(self.initial)
         fitted = self.estimates.get("curvature", pd.Series([0.0]))
         fitted_se = self.estimates.get("curvature_se", pd.Series([PRIOR_SD]))
         self.curvature = Curvature(float(fitted.median()), float(fitted_se.median()), 0)
-        self.curvatures = []
+        self.curvatures, self.refits = [], []
+        self.first_day: int | None = None
+        self.fx_seen: dict[int, np.ndarray] = {}
+
+    def _use(self, estimates: pd.DataFrame) -> None:
+        """Price with ``estimates`` (one row per listing) from now on."""
+        facts = self.facts
+        self.estimates = estimates
+        self.elasticity = by_series(estimates, "elasticity", self.sku, facts.marketplace)
+        self.elasticity_sd = by_series(estimates, "se", self.sku, facts.marketplace)
+        self.reference = np.full(facts.n_series, np.nan)
+        if "reference_price" in estimates:
+            own = estimates.set_index(["sku", "marketplace"])["reference_price"]
+            keys = pd.MultiIndex.from_arrays([self.sku, facts.marketplace])
+            self.reference = own.reindex(keys).to_numpy(dtype=float)
+
+    def _refit_elasticities(self, obs: Observation) -> None:
+        """The nightly's elasticities on the history so far: the holdout's days go to
+        ``refit`` as demand rows, beside the history the first estimates came from."""
+        assert self.refit is not None and self.first_day is not None
+        started = time.perf_counter()
+        rows = history_demand(obs, self.sku, self.first_day, self.fx_seen)
+        estimates = self.refit(rows)
+        self._use(estimates)
+        self.refits.append((obs.day, estimates, time.perf_counter() - started))
 
     def _refit(self, obs: Observation) -> None:
         """The nightly's curvature on the history so far (series x days)."""
@@ -252,6 +284,12 @@ class KuajingPricing(OptimizedPricing):
         self.curvatures.append((obs.day, self.curvature))
 
     def demand_inputs(self, obs: Observation, rows: np.ndarray) -> DemandInputs:
+        if self.first_day is None:
+            self.first_day = obs.day
+        self.fx_seen[obs.day] = np.array(obs.fx_usd, dtype=float)
+        days_in = obs.day - self.first_day
+        if self.refit is not None and days_in > 0 and days_in % self.refit_days == 0:
+            self._refit_elasticities(obs)
         if obs.weekday == 0:
             self._refit(obs)
         units, price = trailing(obs)
@@ -266,6 +304,40 @@ class KuajingPricing(OptimizedPricing):
                 "response_reference": reference[rows],
             }
         )
+
+
+def history_demand(
+    obs: Observation, sku: np.ndarray, first_day: int, fx_by_day: dict[int, np.ndarray]
+) -> pd.DataFrame:
+    """The seller's days ``first_day`` .. yesterday as rows of ``marts.fct_daily_demand``
+    (``ml.forecast.panel.DEMAND_COLUMNS``): per listed listing and day its units, list price
+    and discount, promotion flag, ad spend in USD at that day's FX (``fx_by_day``) and whether
+    it was out of stock (its units then censored)."""
+    assert obs.history is not None
+    h, f = obs.history, obs.facts
+    days = np.arange(first_day, obs.day)
+    shown, discount = h.shown_price()[days], h.discount()[days]
+    listed = (
+        (f.listed_from[None, :] <= days[:, None])
+        & (days[:, None] <= f.discontinued[None, :])
+        & (shown > 0)
+    )
+    d, i = np.nonzero(listed)
+    fx = np.stack([fx_by_day[int(t)] for t in days])
+    cut = discount[d, i]
+    return pd.DataFrame(
+        {
+            "sku": sku[i],
+            "marketplace": f.marketplace[i],
+            "demand_date": [f.start + timedelta(days=int(t)) for t in days[d]],
+            "units": h.sales()[days][d, i].astype(float),
+            "list_price_local": shown[d, i] / (1.0 - cut),
+            "discount_pct": np.where(cut > 0, cut, np.nan),
+            "is_promoted": cut > 0,
+            "ad_spend_usd": h.ad_spend()[days][d, i] * fx[d, i],
+            "is_censored": h.stocked_out()[days][d, i],
+        }
+    )
 
 
 def by_series(

@@ -475,6 +475,8 @@ def _spend_on_ads(state: SimState, t: int, budget: np.ndarray) -> None:
         used = budget[ads] * state.simulation.uniform(0.75, 1.0, len(ads))
         spent = round_money(used, state.outputs.ser_ccy[ads])
         state.outputs.add("ad_spend", {"series": ads, "day": np.full(len(ads), t), "spend": spent})
+        if state.history is not None:
+            state.history.record_ad_spend(t, ads, spent)
 
 
 def _snapshot_stock(state: SimState, t: int) -> None:

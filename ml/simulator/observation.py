@@ -90,6 +90,7 @@ class History:
         self._stocked_out = np.zeros((n_days, n_series), dtype=bool)
         self._shown_price = np.zeros((n_days, n_series))
         self._discount = np.zeros((n_days, n_series))
+        self._ad_spend = np.zeros((n_days, n_series))
         self.n_days = 0
 
     def record(
@@ -119,6 +120,14 @@ class History:
     def discount(self) -> np.ndarray:
         """Day x series: the promotion discount of the day (0 without a promotion)."""
         return read_only(self._discount[: self.n_days])
+
+    def record_ad_spend(self, day: int, series: np.ndarray, spend: np.ndarray) -> None:
+        """The ad spend (local currency) of ``series`` on ``day``, a day already recorded."""
+        self._ad_spend[day, series] = spend
+
+    def ad_spend(self) -> np.ndarray:
+        """Day x series: what the seller's ad campaigns spent (local currency; 0 without)."""
+        return read_only(self._ad_spend[: self.n_days])
 
 
 @dataclass(frozen=True)
