@@ -403,12 +403,25 @@ def format_closed_loop(loop: dict[str, Any]) -> list[str]:
         f"kuajing / oracle profit: {loop['kuajing_vs_oracle']:.3f} "
         f"(target >= {loop['targets']['profit_vs_oracle_applied']:.2f}); uplift: {uplift} "
         f"(target >= +{loop['targets']['uplift_over_each_baseline_min']:.0%} each)",
+        *_refit_lines(loop.get("kuajing_refits", [])),
         f"Guardrail violations: {g['total']} of {g['checked']:,} priced listing-days "
         f"({g['paused']} paused, {g['markdowns_past_daily_limit']} markdowns past the daily "
         "limit for excess stock); re-pricing 10,000 listings took "
         f"{loop['reprice_10k_seconds']} s",
         "Targets: " + ", ".join(f"{k} {_word(x)}" for k, x in v.items()),
     ]
+
+
+def _refit_lines(refits: list[dict[str, Any]]) -> list[str]:
+    """kuajing's re-estimates during the replay, with their error against the truth."""
+    if not refits:
+        return []
+    each = ", ".join(
+        f"{r['date']} {r['median_abs_error']:.2f}"
+        for r in refits
+        if r["median_abs_error"] is not None
+    )
+    return [f"kuajing's elasticities re-estimated on the days so far; median error: {each}"]
 
 
 def _word(met: bool | None) -> str:
