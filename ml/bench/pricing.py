@@ -133,7 +133,7 @@ def run_pricing_bench(
         if world is not None:
             refit = elasticity_refit(demand, skus, markets, echo)
             out["closed_loop"] = closed_loop(
-                world, estimates.listings, echo, demand_stream, refit=refit
+                world, estimates.listings, echo, demand_stream, refit=refit, truth_dir=truth_dir
             )
         return out
 
@@ -178,9 +178,11 @@ def closed_loop(
     echo: Echo = print,
     demand_stream: int = 0,
     refit: replay.RefitElasticities | None = None,
+    truth_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Replay the holdout of ``world`` with every pricing policy (``ml.bench.replay``);
-    kuajing re-estimates its elasticities every ``replay.REFIT_DAYS`` with ``refit``."""
+    kuajing re-estimates its elasticities every ``replay.REFIT_DAYS`` with ``refit``, each
+    re-estimate scored against the scenario's truth in ``truth_dir`` where there is one."""
     from ml.simulator.demand import DemandModel
 
     days = holdout_days(world)
@@ -204,9 +206,8 @@ def closed_loop(
     shape = world.scenario.price_response
     out = summarize(results, violations, reprice, shape, world.date_of(days.start), shock, world)
     out["demand_stream"] = demand_stream
-    truth = DemandModel.of(world).elasticity
     out["kuajing_refits"] = [
-        refit_figures(world, day, listings, seconds, truth)
+        refit_figures(str(world.date_of(day)), listings, seconds, truth_dir)
         for day, listings, seconds in kuajing.refits
     ]
     out["kuajing_curvature"] = [
@@ -222,15 +223,15 @@ def closed_loop(
     return out
 
 
-def refit_figures(world, day: int, listings: pd.DataFrame, seconds: float, truth) -> dict:
+def refit_figures(
+    day: str, listings: pd.DataFrame, seconds: float, truth_dir: Path | None
+) -> dict[str, Any]:
     """One of kuajing's re-estimates: its date, identified share, error against the truth."""
-    keys = pd.MultiIndex.from_frame(world.series[["sku", "marketplace"]].astype(str))
-    at = keys.get_indexer(pd.MultiIndex.from_frame(listings[["sku", "marketplace"]].astype(str)))
-    error = np.abs(listings["elasticity"].to_numpy(float)[at >= 0] - truth[at[at >= 0]])
+    error = None if truth_dir is None else with_truth(listings, truth_dir)["abs_error"].median()
     return {
-        "date": str(world.date_of(day)),
+        "date": day,
         "identified_share": float((listings["status"] == "identified").mean()),
-        "median_abs_error": float(np.median(error)) if len(error) else None,
+        "median_abs_error": None if error is None else float(error),
         "seconds": round(seconds, 1),
     }
 

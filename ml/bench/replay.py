@@ -56,7 +56,7 @@ REFERENCE_MARKETPLACE = "US"  # fx_parity converts the US price (Build Internati
 MIN_UNITS = 0.01  # units a day assumed for a listing without recent sales (a level, never 0)
 POLICY_NAMES = ("kuajing", "oracle", "cost_plus", "keep_price", "fx_parity")
 # Days between kuajing's re-estimates of the elasticities on the history so far (the nightly
-# re-estimates every night; the bench every three weeks: each fit takes half a minute)
+# re-estimates every night; the bench every three weeks: each fit takes half a minute to a minute)
 REFIT_DAYS = 21
 # The holdout's days so far, as rows of marts.fct_daily_demand -> new listing estimates
 RefitElasticities = Callable[[pd.DataFrame], pd.DataFrame]
@@ -271,7 +271,7 @@ class KuajingPricing(OptimizedPricing):
         self._use(estimates)
         self.refits.append((obs.day, estimates, time.perf_counter() - started))
 
-    def _refit(self, obs: Observation) -> None:
+    def _refit_curvature(self, obs: Observation) -> None:
         """The nightly's curvature on the history so far (series x days)."""
         assert obs.history is not None
         sales = obs.history.sales().T.astype(float)
@@ -291,7 +291,7 @@ class KuajingPricing(OptimizedPricing):
         if self.refit is not None and days_in > 0 and days_in % self.refit_days == 0:
             self._refit_elasticities(obs)
         if obs.weekday == 0:
-            self._refit(obs)
+            self._refit_curvature(obs)
         units, price = trailing(obs)
         reference = np.where(self.reference > 0, self.reference, price)
         return DemandInputs(
