@@ -192,6 +192,25 @@ def test_restock_counts_orders_already_placed_and_each_skus_lead():
     assert longer.loc["A", "expected_delivery"] == date(2026, 3, 6)
 
 
+def test_pooled_nb_size_is_the_hand_computed_moment_estimate():
+    mean = np.array([1.0, 2.0, 4.0, 9.0])
+    var = np.array([2.0, 1.5, 12.0, 100.0])
+    pooled = np.array([True, True, True, False])
+    # excess variance 1 + 0 (below its mean: counts as none) + 8; sum of squared means 21
+    assert sr.pooled_nb_size(mean, var, pooled) == pytest.approx(21 / 9)
+    assert sr.pooled_nb_size(mean, mean, pooled) == float("inf")
+    assert sr.nb_variance(np.array([2.0]), float("inf"))[0] == 2.0
+    assert sr.nb_variance(np.array([2.0]), 21 / 9)[0] == pytest.approx(2 + 4 * 9 / 21)
+
+
+def test_pooled_nb_size_recovers_the_overdispersion_of_draws():
+    rng = np.random.default_rng(7)
+    size, mean = 1.5, rng.uniform(0.2, 6.0, 400)
+    draws = rng.negative_binomial(size, size / (size + mean), size=(56, 400)).astype(float)
+    est = sr.pooled_nb_size(draws.mean(axis=0), draws.var(axis=0, ddof=1), np.ones(400, bool))
+    assert est == pytest.approx(size, rel=0.15)
+
+
 def test_kuajing_plans_from_what_the_seller_knows(world, days):
     policy = sr.KuajingAllocation()
     run = sr.replay(world, policy, days)

@@ -19,7 +19,8 @@ Policies:
   looms before the next ocean shipment and the surge beats its lane's fixed cost), re-planned
   every night; ocean base shipments leave with the weekly (Monday) sailing; the restock plan
   (``ml.allocation.nightly.restock``) every Monday. Its demand is each listing's rate over its
-  last 28 in-stock days with the variance of those days and of the rate's estimate: the bench
+  last 56 in-stock days, its variance a negative binomial's with one overdispersion pooled over
+  the seller's listings (``pooled_nb_size``), plus the error of the rate's estimate: the bench
   stands in for the LightGBM forecast, which it does not re-train every night;
 - ``oracle``: the same planner knowing the true expected demand of every future day (the
   simulator's mean, promotions and surges included) and the lane delays ahead;
@@ -81,7 +82,8 @@ from ml.simulator.world import ListingEconomics, World, listing_economics
 
 POLICY_NAMES = ("kuajing", "direct_parcel", "proportional", "base_stock", "oracle")
 MODES = ("ocean", "rail", "air", "express")
-TRAILING_DAYS = 28  # kuajing's demand window (in-stock days)
+TRAILING_DAYS = 56  # kuajing's demand window (in-stock days)
+POOLED_MIN_DAYS = 14  # in-stock days a listing needs to count in the pooled overdispersion
 BASELINE_TRAILING_DAYS = 30  # the baselines' trailing sales
 MIN_DAYS_SEEN = 7  # in-stock days below which a listing's rate is the seller's prior
 REVIEW_DAYS = 7
@@ -354,6 +356,21 @@ def until_end(rates: WindowRates, window: np.ndarray, days_left: np.ndarray) -> 
     return WindowRates(rates.mean * share, rates.var * share)
 
 
+def pooled_nb_size(mean: np.ndarray, var: np.ndarray, pooled: np.ndarray) -> float:
+    """One negative-binomial size k for the seller's listings (variance = mean + mean^2 / k),
+    by the method of moments over the ``pooled`` listings: sum(mean^2) / sum(excess variance).
+    One listing's own sample variance from a few weeks is too noisy to size its safety stock
+    (a quiet month sets it near zero, one big order far above); the overdispersion is shared.
+    ``inf`` (Poisson) when no pooled listing varies beyond its mean."""
+    excess = float(np.maximum(var[pooled] - mean[pooled], 0.0).sum())
+    return float((mean[pooled] ** 2).sum()) / excess if excess > 0 else float("inf")
+
+
+def nb_variance(mean: np.ndarray, size: float) -> np.ndarray:
+    """The daily variance of a negative binomial of ``mean`` and ``size`` (Poisson at inf)."""
+    return mean + mean**2 / size
+
+
 class KuajingAllocation(PlannedAllocation):
     """Kuajing's plan with the demand it learns from its own sales (see the module's text)."""
 
@@ -362,10 +379,10 @@ class KuajingAllocation(PlannedAllocation):
 
     def rates(self, obs: Observation, window: np.ndarray) -> WindowRates:
         mean, var, n = in_stock_rate(obs, TRAILING_DAYS)
+        size = pooled_nb_size(mean, var, n >= POOLED_MIN_DAYS)
         prior = np.asarray(obs.facts.prior_demand_estimate)
-        thin = n < MIN_DAYS_SEEN
-        mean = np.where(thin, prior, mean)
-        var = np.maximum(np.where(thin, prior, var), mean)
+        mean = np.where(n < MIN_DAYS_SEEN, prior, mean)
+        var = nb_variance(mean, size)
         # the rate is itself an estimate from n days: over a window of w days its error adds
         # var / n x w^2 to the window's variance (var x w), i.e. var x (1 + w / n) a day
         return WindowRates(mean, var * (1.0 + window / np.maximum(n, 1)))
