@@ -112,6 +112,23 @@ def test_ledger_matches_a_slow_loop(world, days, base_stock):
     )
 
 
+def test_own_stock_figures_count_the_days_from_the_first_landing_only(world, days, base_stock):
+    run, res = base_stock, base_stock.result
+    ocean = max(ln.transit_typical for ln in world.lanes if ln.mode == "ocean")
+    assert sr.own_stock_day(world, days) == days.start + 7 + ocean
+    start = int(run.days[10])  # the small scenario's holdout is shorter than an ocean transit
+    out = sr.outcome(sr.ledger(world, run), run.days, None, start)
+    later = [j for j, t in enumerate(run.days) if t >= start]
+    sold = sum(res.history.sales()[run.days[j]].sum() for j in later)
+    wanted = sum(res.demanded[run.days[j]].sum() for j in later)
+    on_hand = [run.log.on_hand[j + 1].sum() for j in later]
+    assert out["own_stock_fill_rate"] == pytest.approx(sold / wanted, rel=1e-12)
+    daily_sold = sold / len(later)
+    assert out["own_stock_days_of_supply"] == pytest.approx(np.mean(on_hand) / daily_sold)
+    assert out["own_stock_fill_rate"] != pytest.approx(out["fill_rate"], rel=1e-6)
+    assert "own_stock_fill_rate" not in sr.outcome(sr.ledger(world, run), run.days, None)
+
+
 def test_parcels_pay_the_duty_of_their_day(world, days, parcels):
     """EU parcels under EUR 150 pay the flat EUR 3 from 2026-07-01; the US has no relief."""
     held = np.arange(days.start, days.stop)
@@ -241,6 +258,8 @@ def test_the_bench_reports_every_policy(tmp_path):
     for p in report["policies"]:
         assert 0 < p["fill_rate"] <= 1
         assert p["units_sold"] + p["units_lost"] == p["units_demanded"]
+        assert "own_stock_fill_rate" in p and "own_stock_days_of_supply" in p
+    assert report["own_stock_from"] > report["holdout_start"]
     assert report["verdict"]["fill_rate"] is None  # targets are for the default scenario
     assert "cost per unit sold" in result.output
     assert report["plan_10k_seconds"] > 0

@@ -53,13 +53,14 @@ def run_allocation_bench(
     world = build_world(load_scenario(scenario))
     days = holdout_days(world)
     event = sr.disruption_day(world, days)
+    own_from = sr.own_stock_day(world, days)
     results: dict[str, dict[str, Any]] = {}
     kuajing_rows = None
     for policy in policies(world):
         echo(f"Replaying the {len(days)}-day holdout with {policy.name}")
         run = sr.replay(world, policy, days, demand_stream)
         results[policy.name] = {
-            **sr.outcome(sr.ledger(world, run), run.days, event),
+            **sr.outcome(sr.ledger(world, run), run.days, event, own_from),
             "seconds": round(run.seconds, 1),
             "planning_seconds": round(run.plan_seconds, 1),
         }
@@ -75,6 +76,7 @@ def run_allocation_bench(
         "holdout_start": str(world.date_of(days.start)),
         "holdout_end": str(world.date_of(days.stop - 1)),
         "event_day": None if event is None else str(world.date_of(event)),
+        "own_stock_from": str(world.date_of(own_from)),
         "demand_stream": demand_stream,
         "listings": int(len(world.series)),
         "policies": [{"policy": n, **r} for n, r in results.items()],
@@ -165,11 +167,15 @@ def format_table(report: dict[str, Any]) -> str:
                 Column("lost", 8, ",.0f", "units_lost"),
                 Column("after_k", 9, ",.1f"),
                 Column("after_fill", 12, ".1%", "after_event_fill_rate"),
+                Column("own_fill", 10, ".1%", "own_stock_fill_rate"),
+                Column("own_DoS", 9, ".1f", "own_stock_days_of_supply"),
             ],
             rows,
         ),
         "(DoS: average units in the market warehouses over average units sold a day; "
-        "after_*: the 30 days from the disruption)",
+        "after_*: the 30 days from the disruption; own_*: from "
+        f"{report['own_stock_from']}, the first day every policy's own first ocean shipment "
+        "can have landed, before which each sells the stock the history left)",
     ]
     if parcel:
         lines.append(
