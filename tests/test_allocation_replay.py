@@ -260,6 +260,7 @@ def test_the_bench_reports_every_policy(tmp_path):
         assert p["units_sold"] + p["units_lost"] == p["units_demanded"]
         assert "own_stock_fill_rate" in p and "own_stock_days_of_supply" in p
     assert report["own_stock_from"] > report["holdout_start"]
+    assert report["forecast_fit_seconds"] > 0 and report["forecast_scoring_seconds"] > 0
     assert report["verdict"]["fill_rate"] is None  # targets are for the default scenario
     assert "cost per unit sold" in result.output
     assert report["plan_10k_seconds"] > 0

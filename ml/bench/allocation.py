@@ -12,10 +12,16 @@ scenario and the seconds to plan 10,000 listings.
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ml.bench import stock_replay as sr
+from ml.bench.forecast import scenario_history
+from ml.bench.forecast_feed import ReplayForecast
 from ml.bench.output import Column, Echo, machine, text_table
 from ml.simulator.engine import PARCEL_RETENTION, holdout_days
 
@@ -31,9 +37,9 @@ TARGETS = {
 DISRUPTED = ("tariff_shock", "lane_delay")  # scenarios where kuajing must beat every baseline
 
 
-def policies(world) -> list[sr.StockPolicy]:
+def policies(world, forecast: ReplayForecast | None = None) -> list[sr.StockPolicy]:
     return [
-        sr.KuajingAllocation(),
+        sr.KuajingAllocation(forecast),
         sr.DirectParcel(),
         sr.Proportional(),
         sr.BaseStock(),
@@ -54,9 +60,17 @@ def run_allocation_bench(
     days = holdout_days(world)
     event = sr.disruption_day(world, days)
     own_from = sr.own_stock_day(world, days)
+    with tempfile.TemporaryDirectory(prefix="kuajing-bench-allocation-") as tmp:
+        seller = scenario_history(
+            Path(tmp) / "scenario", scenario, pd.Timestamp(world.date_of(days.start)), echo
+        )
+    echo(f"Training the demand forecast on {len(seller.demand):,} listing-days")
+    fit_started = time.perf_counter()
+    forecast = ReplayForecast.trained(seller)
+    fit_seconds = time.perf_counter() - fit_started
     results: dict[str, dict[str, Any]] = {}
     kuajing_rows = None
-    for policy in policies(world):
+    for policy in policies(world, forecast):
         echo(f"Replaying the {len(days)}-day holdout with {policy.name}")
         run = sr.replay(world, policy, days, demand_stream)
         results[policy.name] = {
@@ -81,6 +95,8 @@ def run_allocation_bench(
         "listings": int(len(world.series)),
         "policies": [{"policy": n, **r} for n, r in results.items()],
         "plan_10k_seconds": round(plan_10k, 2),
+        "forecast_fit_seconds": round(fit_seconds, 1),
+        "forecast_scoring_seconds": round(forecast.seconds, 1),
         "seconds": round(time.perf_counter() - started, 1),
         "assumptions": {
             "parcel_retention": PARCEL_RETENTION,

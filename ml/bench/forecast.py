@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ml.bench.output import Column, progress, text_table
 from ml.forecast.backtest import MODEL_KEYS, backtest, compare
 from ml.forecast.model import ForecastConfig, fit, predict
 from ml.forecast.nightly import read_marts
-from ml.forecast.panel import PERIOD_DAYS, build_panel
+from ml.forecast.panel import PERIOD_DAYS, PLAN_COLUMNS, build_panel
 from ml.settings import DBT_PROJECT_DIR, DataPaths, dbt_env, dbt_executable
 
 SCORING_SERIES = 10_000
@@ -92,6 +93,35 @@ def generate_scenario(root: Path, scenario: str, echo: Callable[[str], None]) ->
     echo(f"Generating the {scenario} scenario in {root}")
     generate(load_scenario(scenario), paths.ensure(), progress=True)
     return paths
+
+
+@dataclass(frozen=True)
+class ScenarioHistory:
+    """A simulated seller's marts as a replayed policy may read them: the demand mart before
+    the holdout, the SKUs and marketplaces, and the seller's planned list prices and
+    promotions of the holdout (``PLAN_COLUMNS``: what the plan mart holds for the days ahead
+    of a nightly run; the simulator's schedule, which no policy's decision moves)."""
+
+    paths: DataPaths
+    demand: pd.DataFrame
+    skus: pd.DataFrame
+    markets: pd.DataFrame
+    plan: pd.DataFrame
+
+
+def scenario_history(
+    root: Path, scenario: str, holdout_start: pd.Timestamp, echo: Callable[[str], None]
+) -> ScenarioHistory:
+    """A simulated seller generated into ``root`` with its marts built, read as of its
+    holdout's first day ``holdout_start``."""
+    paths = generate_scenario(root, scenario, echo)
+    if not has_marts(paths):
+        build_marts(paths, echo)
+    demand, skus, markets = read_marts(paths)
+    before = pd.to_datetime(demand["demand_date"]) < holdout_start
+    echo(f"Learning from the history before the holdout ({holdout_start.date()} on)")
+    plan = demand.loc[~before, list(PLAN_COLUMNS)].reset_index(drop=True)
+    return ScenarioHistory(paths, demand[before], skus, markets, plan)
 
 
 def generate_default(root: Path, echo: Callable[[str], None]) -> DataPaths:

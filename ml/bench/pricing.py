@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ml.bench import replay
-from ml.bench.forecast import build_marts, generate_scenario, has_marts
+from ml.bench.forecast import build_marts, has_marts, scenario_history
 from ml.bench.output import Column, Echo, text_table
 from ml.forecast.nightly import read_marts
 from ml.forecast.panel import DEMAND_COLUMNS, build_panel
@@ -109,18 +109,16 @@ def run_pricing_bench(
             from ml.simulator import load_scenario
             from ml.simulator.world import build_world
 
-            paths = generate_scenario(Path(tmp) / "scenario", scenario, echo)
             world = build_world(load_scenario(scenario))
+            holdout_start = pd.Timestamp(world.date_of(holdout_days(world).start))
+            seller = scenario_history(Path(tmp) / "scenario", scenario, holdout_start, echo)
+            paths, demand, skus, markets = seller.paths, seller.demand, seller.skus, seller.markets
             source = f"simulated {scenario} scenario"
         else:
             paths, source = DataPaths(data_dir), str(data_dir)
-        if not has_marts(paths):
-            build_marts(paths, echo)
-        demand, skus, markets = read_marts(paths)
-        if world is not None:
-            holdout_start = pd.Timestamp(world.date_of(holdout_days(world).start))
-            demand = demand[pd.to_datetime(demand["demand_date"]) < holdout_start]
-            echo(f"Estimating from the history before the holdout ({holdout_start.date()} on)")
+            if not has_marts(paths):
+                build_marts(paths, echo)
+            demand, skus, markets = read_marts(paths)
         panel = build_panel(demand, skus=skus, marketplaces=markets, grain="auto")
         echo(f"Estimating {panel.n_series:,} listings' elasticities ({panel.grain} periods)")
         started = time.perf_counter()

@@ -307,15 +307,20 @@ class KuajingPricing(OptimizedPricing):
 
 
 def history_demand(
-    obs: Observation, sku: np.ndarray, first_day: int, fx_by_day: dict[int, np.ndarray]
+    obs: Observation,
+    sku: np.ndarray,
+    first_day: int,
+    fx_by_day: dict[int, np.ndarray],
+    end_day: int | None = None,
 ) -> pd.DataFrame:
-    """The seller's days ``first_day`` .. yesterday as rows of ``marts.fct_daily_demand``
+    """The seller's days ``first_day`` .. ``end_day`` (excluded; default today: the days
+    before the opening) as rows of ``marts.fct_daily_demand``
     (``ml.forecast.panel.DEMAND_COLUMNS``): per listed listing and day its units, list price
     and discount, promotion flag, ad spend in USD at that day's FX (``fx_by_day``) and whether
     it was out of stock (its units then censored)."""
     assert obs.history is not None
     h, f = obs.history, obs.facts
-    days = np.arange(first_day, obs.day)
+    days = np.arange(first_day, obs.day if end_day is None else end_day)
     shown, discount = h.shown_price()[days], h.discount()[days]
     listed = (
         (f.listed_from[None, :] <= days[:, None])

@@ -18,10 +18,13 @@ Policies:
   targets, hub units where they add most profit, air or express surges only where a stock-out
   looms before the next ocean shipment and the surge beats its lane's fixed cost), re-planned
   every night; ocean base shipments leave with the weekly (Monday) sailing; the restock plan
-  (``ml.allocation.nightly.restock``) every Monday. Its demand is each listing's rate over its
-  last 56 in-stock days, its variance a negative binomial's with one overdispersion pooled over
-  the seller's listings (``pooled_nb_size``), plus the error of the rate's estimate: the bench
-  stands in for the LightGBM forecast, which it does not re-train every night;
+  (``ml.allocation.nightly.restock``) every Monday. Its demand is tonight's LightGBM forecast
+  (``ml.bench.forecast_feed``: trained on the marts before the holdout, scored every night on
+  the history so far and the seller's price and promotion plan ahead), its daily mean and
+  negative binomial variance over the planning window; a listing the forecast does not cover
+  (launched too recently) takes its rate over its last 56 in-stock days with an overdispersion
+  pooled over the seller's listings (``pooled_nb_size``). Either way the window's variance adds
+  the error of a level estimated from the days seen;
 - ``oracle``: the same planner knowing the true expected demand of every future day (the
   simulator's mean, promotions and surges included) and the lane delays ahead;
 - ``base_stock``: an order-up-to level per listing of the mean demand over ocean lead time plus
@@ -71,6 +74,7 @@ from ml.allocation.plan import (
     worth_departing,
 )
 from ml.allocation.plan import days_to_sailing as _days_to_sailing
+from ml.bench.forecast_feed import ReplayForecast, window_rates
 from ml.bench.replay import first_duty_change, tiled_listings
 from ml.simulator.demand import DemandModel
 from ml.simulator.engine import holdout_days, lane_delay, series_fx, simulate
@@ -377,10 +381,18 @@ def nb_variance(mean: np.ndarray, size: float) -> np.ndarray:
 
 
 class KuajingAllocation(PlannedAllocation):
-    """Kuajing's plan with the demand it learns from its own sales (see the module's text)."""
+    """Kuajing's plan with the demand it learns from its own sales (see the module's text):
+    the LightGBM forecast where one is given (``ml.bench.forecast_feed``), else, and for the
+    listings it does not cover, the trailing in-stock rate."""
 
-    def __init__(self) -> None:
+    def __init__(self, forecast: ReplayForecast | None = None) -> None:
         super().__init__("kuajing")
+        self.forecast = forecast
+
+    def start(self, facts: SellerFacts, economics: Economics) -> None:
+        super().start(facts, economics)
+        if self.forecast is not None:
+            self.forecast.start(facts)
 
     def rates(self, obs: Observation, window: np.ndarray) -> WindowRates:
         mean, var, n = in_stock_rate(obs, TRAILING_DAYS)
@@ -388,6 +400,11 @@ class KuajingAllocation(PlannedAllocation):
         prior = np.asarray(obs.facts.prior_demand_estimate)
         mean = np.where(n < MIN_DAYS_SEEN, prior, mean)
         var = nb_variance(mean, size)
+        if self.forecast is not None:
+            daily = self.forecast.at_close(obs)
+            f_mean, f_var = window_rates(daily, obs.day, window)
+            mean = np.where(daily.known, f_mean, mean)
+            var = np.where(daily.known, f_var, var)
         # the rate is itself an estimate from n days: over a window of w days its error adds
         # var / n x w^2 to the window's variance (var x w), i.e. var x (1 + w / n) a day
         return WindowRates(mean, var * (1.0 + window / np.maximum(n, 1)))

@@ -83,6 +83,18 @@ def model_input(
 
 def forecast_frame(model: Forecaster, rows: pd.DataFrame) -> pd.DataFrame:
     """``model``'s forecast for a pyfunc input frame (the logic of ``DemandForecastModel``)."""
+    panel = input_panel(model, rows)
+    out = (
+        predict(model, panel) if isinstance(model, DemandForecaster) else predict_peer(model, panel)
+    )
+    qcols = [c for c in out.columns if c.startswith("p") and c[1:].isdigit()]
+    out = out.sort_values(["sku", "marketplace", "horizon"], ignore_index=True)
+    return out[["sku", "marketplace", "date", "horizon", "mean", *qcols]]
+
+
+def input_panel(model: Forecaster, rows: pd.DataFrame) -> Panel:
+    """The panel ``model`` forecasts from a pyfunc input frame: history rows (with units, or
+    censored) up to the last day with units, plan rows after it."""
     missing = [c for c in ("sku", "marketplace", "demand_date", "units") if c not in rows]
     if missing:
         raise ValueError(f"input lacks column(s) {missing}; it has {list(rows.columns)}")
@@ -124,7 +136,7 @@ def forecast_frame(model: Forecaster, rows: pd.DataFrame) -> pd.DataFrame:
         markets = rows.groupby("marketplace", sort=False)[["country"]].first().reset_index()
         markets = markets.dropna()
 
-    panel = build_panel(
+    return build_panel(
         history,
         skus=skus,
         marketplaces=markets,
@@ -132,12 +144,6 @@ def forecast_frame(model: Forecaster, rows: pd.DataFrame) -> pd.DataFrame:
         plan=plan if len(plan) else None,
         plan_days=model.horizon * PERIOD_DAYS[model.grain],
     )
-    out = (
-        predict(model, panel) if isinstance(model, DemandForecaster) else predict_peer(model, panel)
-    )
-    qcols = [c for c in out.columns if c.startswith("p") and c[1:].isdigit()]
-    out = out.sort_values(["sku", "marketplace", "horizon"], ignore_index=True)
-    return out[["sku", "marketplace", "date", "horizon", "mean", *qcols]]
 
 
 class DemandForecastModel(PythonModel):
