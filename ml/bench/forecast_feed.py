@@ -1,8 +1,8 @@
 """The demand forecast inside a closed-loop replay, as the nightly run serves it.
 
 The LightGBM forecast (``ml.forecast.model``) is trained once on the demand mart of the history
-before the holdout, as the registry's champion would be, and scored every ``every_days`` nights
-on that history plus the holdout's days so far (the replay's own sales, stock-outs censored, as
+before the holdout, as the registry's champion would be, and scored every night on that
+history plus the holdout's days so far (the replay's own sales, stock-outs censored, as
 ``ml.bench.replay.history_demand`` shapes them), with the seller's planned prices and
 promotions of the days ahead as the plan mart gives them to the nightly. Each night's forecast
 gives every listing a daily mean and a negative-binomial size for the ``horizon`` days ahead; a
@@ -44,32 +44,27 @@ class ReplayForecast:
 
     model: DemandForecaster
     seller: ScenarioHistory  # the marts before the holdout and the holdout's price plan
-    every_days: int = 1
     seconds: float = 0.0
     _fx_seen: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def trained(cls, seller: ScenarioHistory, every_days: int = 1) -> ReplayForecast:
-        model = fit(seller.demand, skus=seller.skus, marketplaces=seller.markets)
-        return cls(model, seller, every_days)
+    def trained(cls, seller: ScenarioHistory) -> ReplayForecast:
+        return cls(fit(seller.demand, skus=seller.skus, marketplaces=seller.markets), seller)
 
     def start(self, facts: SellerFacts) -> None:
-        self.facts = facts
         self.sku = np.asarray(facts.sku)[facts.sku_idx]
-        keys = pd.MultiIndex.from_arrays([self.sku, np.asarray(facts.marketplace)])
-        self.keys = keys
+        self.keys = pd.MultiIndex.from_arrays([self.sku, np.asarray(facts.marketplace)])
         self.first_day: int | None = None
         self.latest: DailyForecast | None = None
         self._fx_seen = {}
         self.seconds = 0.0
 
     def at_close(self, obs: Observation) -> DailyForecast:
-        """Tonight's forecast (the latest one when tonight is not a scoring night)."""
+        """Tonight's forecast, scored once a night (the planner asks more than once)."""
         self._fx_seen[obs.day] = np.array(obs.fx_usd, dtype=float)
         if self.first_day is None:
             self.first_day = obs.day
-        due = self.latest is None or obs.day - self.latest.made_on >= self.every_days
-        if due:
+        if self.latest is None or self.latest.made_on != obs.day:
             started = time.perf_counter()
             self.latest = self._score(obs)
             self.seconds += time.perf_counter() - started
@@ -84,7 +79,7 @@ class ReplayForecast:
         columns, seller = list(DEMAND_COLUMNS), self.seller
         demand = pd.concat([seller.demand[columns], held[columns]], ignore_index=True)
         # the plan of the days ahead, as the nightly reads it from the plan mart
-        today = pd.Timestamp(self.facts.start) + pd.Timedelta(days=obs.day)
+        today = pd.Timestamp(obs.date)
         dates = pd.to_datetime(seller.plan["demand_date"])
         ahead = (dates > today) & (dates <= today + pd.Timedelta(days=self.model.horizon))
         rows = model_input(
