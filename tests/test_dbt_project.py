@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -392,6 +393,7 @@ def test_lane_performance(built):
     assert ocean["on_time_rate"] == pytest.approx(0.5)
     assert ocean["transit_days_p50"] == pytest.approx(sum(transit) / 2)
     assert ocean["transit_days_p90"] == pytest.approx(transit[0] + 0.9 * (transit[1] - transit[0]))
+    assert ocean["transit_days_sd"] == pytest.approx(statistics.stdev(transit))
     assert ocean["delay_days_mean"] == pytest.approx(0.0)
     assert ocean["quoted_transit_days_typical"] == 30
     assert lanes["SZX-FRA-EXP"]["shipments"] == 0

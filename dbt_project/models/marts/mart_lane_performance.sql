@@ -52,6 +52,7 @@ per_lane as (
         quantile_cont(transit_days, 0.5) filter (where has_arrived) as transit_days_p50,
         quantile_cont(transit_days, 0.9) filter (where has_arrived) as transit_days_p90,
         avg(transit_days) filter (where has_arrived) as transit_days_mean,
+        stddev_samp(transit_days) filter (where has_arrived) as transit_days_sd,
         avg(delay_days) filter (where has_arrived) as delay_days_mean,
         max(departed_date) as last_departed_date,
         count(*) filter (where is_in_transit) as shipments_in_transit,
@@ -76,6 +77,7 @@ final as (
         per_lane.transit_days_p50,
         per_lane.transit_days_p90,
         per_lane.transit_days_mean,
+        per_lane.transit_days_sd,
         per_lane.delay_days_mean,
         -- quoted vs actual
         lanes.transit_days_min as quoted_transit_days_min,
