@@ -23,6 +23,7 @@ def tables(pipeline_run):
             "stock": con.execute("SELECT * FROM marts.mart_inventory_position").fetch_df(),
             "warehouses": con.execute("SELECT * FROM staging.stg_raw__warehouses").fetch_df(),
             "lanes": con.execute("SELECT * FROM staging.stg_raw__lanes").fetch_df(),
+            "skus": con.execute("SELECT * FROM marts.dim_sku").fetch_df(),
         }
     finally:
         con.close()
@@ -46,6 +47,10 @@ def test_the_plan_ships_what_the_hub_holds_to_each_listings_own_warehouse(tables
         ocean["position"] + ocean["quantity"] <= ocean["target_level"] + ocean["units_per_case"]
     ).all()
     assert plan["stockout_probability_before_arrival"].between(0, 1).all()
+    # nothing lands after its SKU's last day of sale
+    ends = tables["skus"].set_index("sku")["discontinued_date"]
+    end = pd.to_datetime(plan["sku"].map(ends))
+    assert (pd.to_datetime(plan["expected_arrival"])[end.notna()] <= end[end.notna()]).all()
 
 
 def test_ocean_shipments_leave_on_their_lanes_next_sailing_and_surges_now(pipeline_run, tables):

@@ -339,3 +339,63 @@ def test_a_sailing_weekday_outside_the_week_is_a_clear_error():
         AllocationSettings(sailing_weekday=7)
     with pytest.raises(ValueError, match="max_sailing_weeks must be at least 1"):
         AllocationSettings(max_sailing_weeks=0)
+
+
+def test_a_listing_that_ends_gets_no_shipment_landing_after_its_last_day():
+    from datetime import date
+
+    from ml.allocation.nightly import AllocationSettings, plan_sku
+
+    today = date(2026, 11, 2)
+    forever = {
+        (r["marketplace"], r["mode"]): r
+        for r in plan_sku(_listings(hub_units=1000), AllocationSettings(), today)
+    }
+    # the US listing ends in 20 days: before any ocean shipment lands (30 days), after air (6)
+    ending = plan_sku(
+        _listings(hub_units=1000, days_left=[20.0, np.nan]), AllocationSettings(), today
+    )
+    by = {(r["marketplace"], r["mode"]): r for r in ending}
+    assert ("US", "ocean") not in by and ("US", "ocean") in forever
+    # the surge covers the demand until its end (~2 a day for 20 days, not until ocean lands)
+    assert 20 <= by[("US", "air")]["quantity"] + 2 < forever[("US", "air")]["quantity"]
+    assert by[("US", "air")]["quantity"] + 2 <= 2.0 * 20 + 3 * np.sqrt(3.0 * 20)
+    assert by[("DE", "ocean")] == forever[("DE", "ocean")]  # no end stated, a full hub: same
+    # ending before even air lands: nothing at all
+    gone = plan_sku(_listings(days_left=[5.0, 5.0]), AllocationSettings(), today)
+    assert gone == []
+
+
+def test_the_restock_counts_demand_to_each_listings_end_and_orders_none_that_cannot_sell():
+    import pandas as pd
+
+    from ml.allocation.nightly import RestockSettings, restock
+
+    rows = pd.DataFrame(
+        {
+            "sku": ["A", "A"],
+            "on_hand": [0, 0],
+            "in_transit": [0, 0],
+            "hub_units": [0, 0],
+            "daily_mean": [2.0, 1.0],
+            "daily_var": [2.0, 1.0],
+            "margin_usd": [10.0, 10.0],
+            "base_landed_usd": [5.0, 5.0],
+            "base_days": [30.0, 30.0],
+            "fast_days": [6.0, 6.0],
+        }
+    )
+    from datetime import date
+
+    settings, today = RestockSettings(supplier_lead_days=20), date(2026, 1, 5)
+    plain = restock(rows, settings, today).iloc[0]
+    assert plain["target_level"] >= 3.0 * (20 + 30 + 7)  # both markets over the whole window
+    # the first market ends in 40 days: only its first 40 days count
+    ending = restock(rows.assign(days_left=[40.0, np.inf]), settings, today).iloc[0]
+    mean = 2.0 * 40 + 1.0 * 57
+    assert mean <= ending["target_level"] <= mean + 3 * np.sqrt(mean)
+    # an order landing in 20 days and flying out in 6 leaves too little time to sell
+    late = restock(rows.assign(days_left=[30.0, 30.0]), settings, today).iloc[0]
+    assert late["order_quantity"] == 0
+    soon = restock(rows.assign(days_left=[40.0, 40.0]), settings, today).iloc[0]
+    assert soon["order_quantity"] > 0

@@ -137,6 +137,9 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             select sku, marketplace, warehouse_id, on_hand, in_transit, position_date
             from marts.mart_inventory_position where warehouse_type = 'market'
         ),
+        ends as (
+            select sku, discontinued_date from marts.dim_sku where discontinued_date is not null
+        ),
         hub as (
             select sku, warehouse_id as hub_id, on_hand as hub_units
             from marts.mart_inventory_position where warehouse_type = 'hub'
@@ -158,6 +161,7 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         select p.sku, p.marketplace, p.warehouse_id, p.on_hand, p.in_transit, p.position_date,
                h.hub_id, coalesce(h.hub_units, 0) as hub_units,
                coalesce(r.daily_mean, 0) as daily_mean, coalesce(r.daily_var, 0) as daily_var,
+               date_diff('day', p.position_date, e.discontinued_date) as days_left,
                b.lane_id as base_lane_id, b.transit_days as base_days,
                b.fixed_usd as base_fixed_usd, b.last_departed_date as base_last_departed,
                cb.landed_cost_usd as base_landed_usd, cb.margin_usd,
@@ -165,6 +169,7 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                f.fixed_usd as fast_fixed_usd, cf.landed_cost_usd as fast_landed_usd
         from position p
         left join hub h using (sku)
+        left join ends e using (sku)
         left join rate r using (sku, marketplace)
         left join lanes b
             on b.destination_warehouse_id = p.warehouse_id and b.mode = '{BASE_MODE}'
@@ -184,6 +189,8 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def _window(rows: pd.DataFrame, days: np.ndarray) -> WindowDemand:
+    """The demand over the next ``days`` days, which stop at each listing's last day."""
+    days = np.minimum(days, given(rows, "days_left", np.inf).to_numpy())
     mean = rows["daily_mean"].to_numpy(float) * days
     var = rows["daily_var"].to_numpy(float) * days
     return WindowDemand.of(mean, np.maximum(var, mean))
@@ -236,6 +243,12 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
     low = given(rows, "min_units", 0.0).to_numpy()
     high = given(rows, "max_units", np.inf).to_numpy()
     target = np.clip(target, low, high)
+    # a listing that ends (its SKU's discontinued date) takes no shipment landing after it
+    days_left = given(rows, "days_left", np.inf).to_numpy()
+    fast_ok &= rows["fast_days"].to_numpy(float) < days_left
+    ocean_in_time = wait + base_days < days_left
+    target = np.where(ocean_in_time, target, 0.0)
+    low = np.where(ocean_in_time, low, 0.0)
     surge = np.where(fast_ok, surge_units(until_base, position, margin, np.nan_to_num(premium)), 0)
     surge = np.minimum(surge, _whole_cases_below(high - position, pack))
     surge = _take_from_hub(surge.astype(np.int64), hub, pack)
@@ -449,7 +462,9 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
     in the hub, the market warehouses and on its way to them (``RESTOCK_COLUMNS``). ``rows``
     may state a SKU's ``supplier_lead_days`` (else the settings') and its ``hub_on_order``,
     units ordered from the supplier and not delivered yet (else none: the data does not hold
-    purchase orders yet)."""
+    purchase orders yet). A listing's demand stops at its last day (``days_left``); a SKU is
+    ordered only while an order can still land, go out by the fastest lane and sell for a
+    review period before its last listing ends."""
     usable = rows.dropna(subset=["base_landed_usd", "margin_usd"])
     usable = usable.assign(
         position=usable["on_hand"] + usable["in_transit"],
@@ -458,6 +473,18 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
         min_order_quantity=given(usable, "min_order_quantity", settings.min_order_quantity),
         units_per_case=given(usable, "units_per_case", settings.case_pack),
         hub_on_order=usable.get("hub_on_order", 0),
+        days_left=given(usable, "days_left", np.inf),
+    )
+    # an order lands after the supplier's lead time and reaches the markets after the ocean
+    # leg: each listing counts its demand over that window and a review period, to its end
+    sku_days = usable.groupby("sku")["base_days"].transform("mean").fillna(0.0)
+    window = usable["supplier_lead_days"] + sku_days + settings.review_days
+    selling = np.minimum(window, usable["days_left"]).clip(lower=0.0)
+    fastest = given(usable, "fast_days", np.nan).fillna(sku_days)
+    usable = usable.assign(
+        window_mean=usable["daily_mean"] * selling,
+        window_var=usable["daily_var"] * selling,
+        sells_after_order=usable["days_left"] - usable["supplier_lead_days"] - fastest,
     )
     per_sku = usable.groupby("sku").agg(
         hub_units=("hub_units", "first"),
@@ -467,18 +494,16 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
         units_per_case=("units_per_case", "first"),
         market_units=("position", "sum"),
         daily_demand=("daily_mean", "sum"),
-        daily_var=("daily_var", "sum"),
+        window_mean=("window_mean", "sum"),
+        window_var=("window_var", "sum"),
         margin_weight=("margin_weight", "sum"),
         landed=("base_landed_usd", "mean"),
-        base_days=("base_days", "mean"),
+        sells_after_order=("sells_after_order", "max"),
     )
     per_sku = per_sku[per_sku["daily_demand"] > 0]
-    # an order reaches the markets after the supplier's lead time and the ocean leg
     lead = per_sku["supplier_lead_days"].to_numpy(float)
-    window = lead + per_sku["base_days"].fillna(0).to_numpy()
-    window = window + settings.review_days
-    mean = per_sku["daily_demand"].to_numpy() * window
-    demand = WindowDemand.of(mean, np.maximum(per_sku["daily_var"].to_numpy() * window, mean))
+    mean = per_sku["window_mean"].to_numpy(float)
+    demand = WindowDemand.of(mean, np.maximum(per_sku["window_var"].to_numpy(float), mean))
     margin = (per_sku["margin_weight"] / per_sku["daily_demand"]).to_numpy()
     overage = per_sku["landed"].to_numpy() * settings.holding_rate * settings.review_days / 365
     position = (per_sku["hub_units"] + per_sku["hub_on_order"] + per_sku["market_units"]).to_numpy(
@@ -492,6 +517,7 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
         per_sku["units_per_case"].to_numpy(np.int64),
         per_sku["min_order_quantity"].to_numpy(np.int64),
     )
+    qty = np.where(per_sku["sells_after_order"].to_numpy(float) >= settings.review_days, qty, 0)
     supply = position / per_sku["daily_demand"].to_numpy()
     return pd.DataFrame(
         {

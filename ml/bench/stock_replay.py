@@ -7,7 +7,8 @@ market warehouse and by which mode, and what to order from the factory into the 
 the seller knows then (an ``Observation``: stock on hand, in transit and in the hub, its own
 sales, FX and the duties in force and announced). Prices stay the seller's price list for every
 policy, so the replay measures the stock decisions alone. True demand is censored by the market
-warehouse's stock; shipments land after their realized transit, with the scenario's lane
+warehouse's stock (every policy meets the same shoppers); shipments land after their realized
+transit, the same for every policy's departure on a lane and day, with the scenario's lane
 delays. Launch batches of listings opening during the holdout stay the seller's (the same for
 every policy that keeps forward stock), as do its hub orders for the policies that have no
 restock rule of their own.
@@ -44,8 +45,10 @@ the express rate on at least ``PARCEL_MIN_KG``, a handling fee, and the duty a p
 day (the de minimis relief or the flat per-item duty where in force: ``tariffs.parcel_terms``);
 holding (capital and storage) at ``HOLDING_RATE`` a year of landed cost in the market
 warehouses, of unit cost in the hub. The stock the markets hold at the end beyond what they held
-at the start is credited at its ocean landed cost (a policy that builds stock pays for it once
-it sells); profit is the price kept after VAT and the referral fee less all of it.
+at the start is credited its import cost by ocean (a policy that builds stock pays for it once
+it sells; goods are charged on units sold), except for a listing that has ended by the last day:
+its stock has no sale ahead. Profit is the price kept after VAT and the referral fee less all
+of it.
 """
 
 from __future__ import annotations
@@ -220,7 +223,9 @@ class PlannedAllocation:
         wait = np.maximum(wait, days_to_sailing(obs))
         review = 7.0 * self.interval[self.base_lane]
         window = wait + base_days + review
-        rates = until_end(self.rates(obs, window), window, obs.facts.discontinued - obs.day)
+        # the days a listing still sells: the planner stops its windows there
+        days_left = (np.asarray(obs.facts.discontinued) - obs.day).astype(float)
+        rates = self.rates(obs, np.clip(window, 1.0, np.maximum(days_left, 1.0)))
         horizon = int(window.max(initial=0))
         duty = obs.announced_duty(obs.day, obs.day + horizon + 1)
         idx = np.arange(len(base_days))
@@ -256,6 +261,7 @@ class PlannedAllocation:
                 "supplier_lead_days": np.asarray(obs.facts.supplier_lead_days)[obs.facts.sku_idx],
                 "daily_mean": rates.mean,
                 "daily_var": rates.var,
+                "days_left": days_left,
                 "base_lane_id": self.base_lane,
                 "base_days": base_days,
                 "base_wait_days": wait.astype(float),
@@ -334,30 +340,14 @@ class PlannedAllocation:
             self.next_sailing[due] = obs.day + 7
 
     def _restock(self, obs: Observation, desk: Logistics, rows: pd.DataFrame) -> None:
-        f, t = self.facts, obs.day
-        # an order is worth placing while it can still land, fly out and sell before the SKU
-        # ends (its quantity is the demand until then)
-        lead = np.asarray(f.supplier_lead_days) + self.typical[self.fast_lane].max() + REVIEW_DAYS
-        buying = (t + lead <= np.asarray(f.discontinued_day)) & (np.asarray(f.launch_day) <= t)
-        # the restock window's demand stops at each listing's end
-        series = rows["series"].to_numpy()
-        window = rows["supplier_lead_days"] + rows["base_days"] + REVIEW_DAYS
-        left = np.asarray(f.discontinued)[series] - t
-        share = np.clip(left / window.to_numpy(float), 0.0, 1.0)
-        rows = rows.assign(
-            daily_mean=rows["daily_mean"] * share, daily_var=rows["daily_var"] * share
-        )
+        """The restock plan (its demand stops at each listing's end); a SKU that has not
+        launched yet keeps the seller's launch stock."""
+        f = self.facts
         orders = restock(rows, RestockSettings(), obs.date)
         sku_index = {s: j for j, s in enumerate(f.sku)}
         js = np.array([sku_index[s] for s in orders["sku"]], dtype=np.int64)
-        qty = orders["order_quantity"].to_numpy(np.int64) * buying[js]
-        desk.order_from_suppliers(js, qty)
-
-
-def until_end(rates: WindowRates, window: np.ndarray, days_left: np.ndarray) -> WindowRates:
-    """The rates scaled so that a window's demand stops at the listing's last day."""
-    share = np.clip(np.asarray(days_left, dtype=float) / np.maximum(window, 1.0), 0.0, 1.0)
-    return WindowRates(rates.mean * share, rates.var * share)
+        launched = np.asarray(f.launch_day)[js] <= obs.day
+        desk.order_from_suppliers(js, orders["order_quantity"].to_numpy(np.int64) * launched)
 
 
 def pooled_nb_size(mean: np.ndarray, var: np.ndarray, pooled: np.ndarray) -> float:
@@ -616,6 +606,7 @@ def replay(
         Policies(replenishment=wrapper),
         common_demand_from=days.start,
         demand_stream=demand_stream,
+        common_transit=True,
     )
     return StockRun(
         name=policy.name,
@@ -684,6 +675,10 @@ def ledger(world: World, run: StockRun) -> Ledger:
     holding = holding * HOLDING_RATE / 365.0
     market = [a + b for a, b in zip(run.log.on_hand, run.log.in_transit, strict=True)]
     built = (market[-1] - market[0]).astype(float)
+    # stock built up for a listing that has ended has no sale ahead: it earns no credit (the
+    # stock it ran down is still charged)
+    ended = np.asarray(world.series["discontinued"]) <= days[-1]
+    built = np.where(ended, np.minimum(built, 0.0), built)
     credit = float((built * econ.import_cost("ocean", rows, duty[-1])).sum())
     return Ledger(
         kept=kept,

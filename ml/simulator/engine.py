@@ -69,6 +69,17 @@ def _transit(
     return int(max(tmin, round(days)))
 
 
+def _transit_rng(state: SimState, lane: int, t: int) -> np.random.Generator:
+    """The draws of a departure's transit: in sequence, or the lane and day's own stream."""
+    common = state.common_demand_from is not None and t >= state.common_demand_from
+    if not (state.common_transit and common):
+        return state.transit
+    stream = f"transit-{lane}-{t}" + (
+        f"-stream-{state.demand_stream}" if state.demand_stream else ""
+    )
+    return rng_for(state.world.scenario.seed, stream)
+
+
 def lane_delay(world: World, lane: LaneSpec, day: int) -> int:
     """Extra days the scenario's ``lane_delays`` add to a departure of ``lane`` on ``day``."""
     d = world.date_of(day)
@@ -128,7 +139,7 @@ class _Desk:
         if key not in st.transit_days:
             late = st.world.scenario.late_shipment_share
             st.transit_days[key] = _transit(
-                st.transit, ln.mode, ln.transit_typical, ln.transit_min, late
+                _transit_rng(st, lane, t), ln.mode, ln.transit_typical, ln.transit_min, late
             ) + lane_delay(st.world, ln, t)
         arrival = t + st.transit_days[key]
         st.stock.arrivals[arrival].append((rows, units))
@@ -238,15 +249,18 @@ def start(
     keep_history: bool = True,
     common_demand_from: int | None = None,
     demand_stream: int = 0,
+    common_transit: bool = False,
 ) -> SimState:
     """The state before day 0, with ``policies`` started. ``paths``: write the monthly raw files
     there (else keep them in memory); ``keep_history``: give policies ``Observation.history``;
     ``common_demand_from``: from that day, draw each day's demand from a stream of its own, so
     that benchmarked policies meet the same demand (the default run draws it in sequence);
     ``demand_stream``: another set of those days' shoppers (0: the default), to see how much a
-    benchmark's figures owe to the draws."""
-    if demand_stream and common_demand_from is None:
-        raise ValueError("a demand stream needs common_demand_from: the day its draws start")
+    benchmark's figures owe to the draws; ``common_transit``: from that day too, a lane's
+    departure of a day has the same transit whatever else departed before it (policies that
+    ship on different days then still meet the same lanes)."""
+    if (demand_stream or common_transit) and common_demand_from is None:
+        raise ValueError("common draws need common_demand_from: the day they start")
     sc, k = world.scenario, len(world.series)
     demand = DemandModel.of(world)
     rng = rng_for(sc.seed, "simulation")
@@ -282,6 +296,7 @@ def start(
         parcel_rng=rng_for(sc.seed, "parcel"),
         common_demand_from=common_demand_from,
         demand_stream=demand_stream,
+        common_transit=common_transit,
         snapshots=Snapshots(stock.on_hand == 0, stock.hub == 0, stock.hub > 0),
         fx_index=_fx_index(world),
         duty_outlook=DutyOutlook(world),
@@ -551,9 +566,10 @@ def simulate(
     keep_history: bool = True,
     common_demand_from: int | None = None,
     demand_stream: int = 0,
+    common_transit: bool = False,
 ) -> SimulationResult:
     """Run the whole history with ``policies`` (default: the simulated seller's own);
-    ``common_demand_from``, ``demand_stream``: see ``start``."""
+    ``common_demand_from``, ``demand_stream``, ``common_transit``: see ``start``."""
     policies = policies if policies is not None else Policies()
     state = start(
         world,
@@ -562,6 +578,7 @@ def simulate(
         keep_history=keep_history,
         common_demand_from=common_demand_from,
         demand_stream=demand_stream,
+        common_transit=common_transit,
     )
     days: range = range(world.n_hist)
     if progress:

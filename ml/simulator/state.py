@@ -108,6 +108,7 @@ class SimState:
     parcel_rng: np.random.Generator  # which unserved shoppers still buy a parcel
     common_demand_from: int | None  # from this day each day's demand has its own stream
     demand_stream: int  # which family of those streams (0: the default shoppers)
+    common_transit: bool  # from common_demand_from, each lane-day's transit has its own stream
     snapshots: Snapshots
     fx_index: np.ndarray  # per series: row of world.fx (one past the end: USD)
     duty_outlook: DutyOutlook  # duties as published on a day (announced measures included)

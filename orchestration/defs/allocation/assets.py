@@ -19,6 +19,7 @@ ALLOCATION_MARTS = [
     dg.AssetKey(["marts", "mart_inventory_position"]),
     dg.AssetKey(["marts", "mart_landed_cost"]),
     dg.AssetKey(["marts", "mart_lane_performance"]),
+    dg.AssetKey(["marts", "dim_sku"]),  # the discontinued dates: no stock past a SKU's end
     dg.AssetKey(["staging", "stg_raw__lanes"]),
     dg.AssetKey(["staging", "stg_raw__allocation_rules"]),
 ]
