@@ -18,7 +18,9 @@ Per listing (SKU x marketplace with a market warehouse):
   stock (``plan.sailing_interval``), counted from the lane's last departure; the review period
   is that interval, and the ocean lines ship by the next sailing. A surge goes only where the
   surge lines on its lane earn the lane's fixed cost (``plan.worth_departing``); the others are
-  held (the asset reports them).
+  held (the asset reports them);
+- end of life: a SKU's discontinued date (``marts.dim_sku``) ends its listings' windows
+  (``days_left``); no shipment is planned that would land after it.
 
 Outputs: ``allocation.allocation_plan`` (one row per SKU, destination and mode shipped) and
 ``out/allocation/inbound_shipment_plan.csv`` shaped as an inbound shipment plan (SKU, quantity,
