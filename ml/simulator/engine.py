@@ -260,7 +260,9 @@ def start(
     departure of a day has the same transit whatever else departed before it (policies that
     ship on different days then still meet the same lanes)."""
     if (demand_stream or common_transit) and common_demand_from is None:
-        raise ValueError("common draws need common_demand_from: the day they start")
+        raise ValueError(
+            "a demand stream or common transit needs common_demand_from: the day its draws start"
+        )
     sc, k = world.scenario, len(world.series)
     demand = DemandModel.of(world)
     rng = rng_for(sc.seed, "simulation")
