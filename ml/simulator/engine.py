@@ -71,13 +71,9 @@ def _transit(
 
 def _transit_rng(state: SimState, lane: int, t: int) -> np.random.Generator:
     """The draws of a departure's transit: in sequence, or the lane and day's own stream."""
-    common = state.common_demand_from is not None and t >= state.common_demand_from
-    if not (state.common_transit and common):
+    if not (state.common_transit and _common_day(state, t)):
         return state.transit
-    stream = f"transit-{lane}-{t}" + (
-        f"-stream-{state.demand_stream}" if state.demand_stream else ""
-    )
-    return rng_for(state.world.scenario.seed, stream)
+    return _day_stream(state, f"transit-{lane}-{t}")
 
 
 def lane_delay(world: World, lane: LaneSpec, day: int) -> int:
@@ -385,8 +381,7 @@ def _sell(
     state.truth_mu[:, t] = mu[state.truth_rows]
     # from ``common_demand_from`` on, each day's demand has its own stream: runs that differ
     # in their decisions then face the same shoppers on the same day (common random numbers)
-    common = state.common_demand_from is not None and t >= state.common_demand_from
-    if common:
+    if _common_day(state, t):
         demand = coupled_demand(_demand_day_rng(state, t), mu, m.nb_size)
     else:
         demand = sample_demand(state.simulation, mu, m.nb_size)
@@ -407,10 +402,19 @@ def _sell(
 
 
 def _demand_day_rng(state: SimState, t: int) -> np.random.Generator:
-    """Day ``t``'s own stream of shoppers (stream 0 keeps the names of the default runs)."""
+    """Day ``t``'s own stream of shoppers."""
+    return _day_stream(state, f"demand-day-{t}")
+
+
+def _common_day(state: SimState, t: int) -> bool:
+    """Whether day ``t``'s draws come from streams of their own (``common_demand_from`` on)."""
+    return state.common_demand_from is not None and t >= state.common_demand_from
+
+
+def _day_stream(state: SimState, name: str) -> np.random.Generator:
+    """The stream ``name`` of the run's demand stream (stream 0 keeps the default runs' names)."""
     stream = state.demand_stream
-    name = f"demand-day-{t}" if stream == 0 else f"demand-day-{t}-stream-{stream}"
-    return rng_for(state.world.scenario.seed, name)
+    return rng_for(state.world.scenario.seed, name if stream == 0 else f"{name}-stream-{stream}")
 
 
 def _sell_parcels(state: SimState, t: int, unserved: np.ndarray) -> np.ndarray:
