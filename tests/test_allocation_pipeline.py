@@ -53,6 +53,28 @@ def test_the_plan_ships_what_the_hub_holds_to_each_listings_own_warehouse(tables
     assert (pd.to_datetime(plan["expected_arrival"])[end.notna()] <= end[end.notna()]).all()
 
 
+def test_the_daily_variance_is_the_forecasts_negative_binomial(pipeline_run):
+    """Each listing's daily variance is its forecast rows' negative-binomial variance (mean +
+    mean^2 / size) over the rate days, as the benchmark plans with, not the P10-P90 spread."""
+    from ml.allocation.nightly import RATE_DAYS, listing_inputs
+
+    con = duckdb.connect(str(DataPaths(pipeline_run.data_dir).warehouse), read_only=True)
+    try:
+        rows = listing_inputs(con)
+        fc = con.execute("SELECT * FROM forecast.demand_forecast").fetch_df()
+    finally:
+        con.close()
+    assert fc["nb_size"].notna().all() and (fc["nb_size"] > 0).all()
+    first = fc[fc["date"] < fc["date"].min() + pd.Timedelta(days=RATE_DAYS)]
+    var = first["mean"] + first["mean"] ** 2 / first["nb_size"]
+    want = var.groupby([first["sku"], first["marketplace"]]).sum() / RATE_DAYS
+    got = rows.set_index(["sku", "marketplace"])["daily_var"]
+    assert got.to_numpy() == pytest.approx(want.reindex(got.index).fillna(0).to_numpy())
+    spread = ((first["p90"] - first["p10"]) / 2.5631) ** 2
+    spread = spread.groupby([first["sku"], first["marketplace"]]).sum() / RATE_DAYS
+    assert (got > spread.reindex(got.index).fillna(0) + 1e-9).any()  # the two differ here
+
+
 def test_ocean_shipments_leave_on_their_lanes_next_sailing_and_surges_now(pipeline_run, tables):
     plan = tables["plan"]
     lanes = tables["lanes"].set_index("lane_id")

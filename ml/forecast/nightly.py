@@ -35,6 +35,10 @@ HISTORY_DAYS = 28
 TRAINING_MODELS = tuple(m for m in MODEL_KEYS if m not in ("statsforecast_autoets", "oracle"))
 FORECAST_COLUMNS = ("sku", "marketplace", "date", "horizon", "p10", "p50", "p90", "mean")
 UNIT_COLUMNS = ("p10", "p50", "p90", "mean")
+# The negative-binomial size of each row's demand around its mean (variance mean + mean^2 /
+# size; inf: Poisson), kept in the table for the plans' safety stocks, not in the exports.
+# A champion registered before the pyfunc returned it leaves it null.
+SIZE_COLUMN = "nb_size"
 CSV_DECIMALS = 2  # units in the CSV export (the parquet and the table keep full precision)
 
 
@@ -162,8 +166,9 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
     plan = future_plan(paths, demand, days)
     rows = model_input(demand, skus=skus, marketplaces=markets, plan=plan)
     forecast = cast(pd.DataFrame, model.predict(rows))  # the pyfunc returns a frame
+    size = forecast[SIZE_COLUMN] if SIZE_COLUMN in forecast else float("nan")
     forecast = forecast[list(FORECAST_COLUMNS)].assign(model_version=version)
-    write_forecast(paths, forecast)
+    write_forecast(paths, forecast.assign(**{SIZE_COLUMN: size}))
     parquet, csv = write_exports(paths, forecast)
     return ScoringOutcome(forecast, version, recent_history(demand), parquet, csv)
 
@@ -221,7 +226,8 @@ def write_forecast(paths: DataPaths, forecast: pd.DataFrame) -> None:
             f"CREATE OR REPLACE TABLE {FORECAST_TABLE} AS "
             "SELECT sku, marketplace, CAST(date AS DATE) AS date, CAST(horizon AS INTEGER) AS "
             "horizon, p10, p50, p90, mean, CAST(model_version AS INTEGER) AS model_version, "
-            "current_timestamp AS scored_at FROM forecast_rows"
+            f"current_timestamp AS scored_at, CAST({SIZE_COLUMN} AS DOUBLE) AS {SIZE_COLUMN} "
+            "FROM forecast_rows"
         )
         _keep_history(con)
         con.execute("COMMIT")

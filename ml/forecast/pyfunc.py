@@ -89,7 +89,7 @@ def forecast_frame(model: Forecaster, rows: pd.DataFrame) -> pd.DataFrame:
     )
     qcols = [c for c in out.columns if c.startswith("p") and c[1:].isdigit()]
     out = out.sort_values(["sku", "marketplace", "horizon"], ignore_index=True)
-    return out[["sku", "marketplace", "date", "horizon", "mean", *qcols]]
+    return out[["sku", "marketplace", "date", "horizon", "mean", "nb_size", *qcols]]
 
 
 def input_panel(model: Forecaster, rows: pd.DataFrame) -> Panel:
