@@ -166,9 +166,9 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
     plan = future_plan(paths, demand, days)
     rows = model_input(demand, skus=skus, marketplaces=markets, plan=plan)
     forecast = cast(pd.DataFrame, model.predict(rows))  # the pyfunc returns a frame
-    size = forecast[SIZE_COLUMN] if SIZE_COLUMN in forecast else float("nan")
+    size = forecast.get(SIZE_COLUMN)
     forecast = forecast[list(FORECAST_COLUMNS)].assign(model_version=version)
-    write_forecast(paths, forecast.assign(**{SIZE_COLUMN: size}))
+    write_forecast(paths, forecast if size is None else forecast.assign(**{SIZE_COLUMN: size}))
     parquet, csv = write_exports(paths, forecast)
     return ScoringOutcome(forecast, version, recent_history(demand), parquet, csv)
 
@@ -216,7 +216,10 @@ def _champion_horizon_days(model) -> int:
 
 
 def write_forecast(paths: DataPaths, forecast: pd.DataFrame) -> None:
-    """Replace the forecast table in one transaction (readers never see half a forecast)."""
+    """Replace the forecast table in one transaction (readers never see half a forecast).
+    A frame without ``nb_size`` (an older champion) keeps the column, as NULL."""
+    if SIZE_COLUMN not in forecast:
+        forecast = forecast.assign(**{SIZE_COLUMN: float("nan")})
     con = duckdb.connect(str(paths.warehouse))
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {FORECAST_SCHEMA}")
