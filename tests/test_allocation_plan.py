@@ -399,3 +399,29 @@ def test_the_restock_counts_demand_to_each_listings_end_and_orders_none_that_can
     assert late["order_quantity"] == 0
     soon = restock(rows.assign(days_left=[40.0, 40.0]), settings, today).iloc[0]
     assert soon["order_quantity"] > 0
+
+
+def test_the_window_variance_adds_the_error_of_a_level_estimated_from_few_days():
+    """Against a simulation: a level taken as the mean of n days of Poisson sales, then the
+    demand of the next d days; the spread of demand - d x level is var x d x (1 + d / n)."""
+    from ml.allocation.plan import window_variance
+
+    rng = np.random.default_rng(7)
+    rate, n, d, trials = 0.8, 14, 42, 200_000
+    level = rng.poisson(rate * n, trials) / n  # the sum of n Poisson days, over n
+    ahead = rng.poisson(rate * d, trials)
+    assert window_variance(rate, d, n) == pytest.approx(np.var(ahead - d * level), rel=0.02)
+    assert window_variance(rate, d, np.inf) == pytest.approx(rate * d)
+
+
+def test_a_level_seen_on_fewer_days_gets_a_higher_target():
+    from datetime import date
+
+    from ml.allocation.nightly import AllocationSettings, plan_sku
+
+    def us_target(**overrides) -> int:
+        rows = plan_sku(_listings(**overrides), AllocationSettings(), date(2026, 11, 1))
+        return next(r["target_level"] for r in rows if r["marketplace"] == "US")
+
+    known, seen_56, seen_7 = us_target(), us_target(days_seen=[56, 56]), us_target(days_seen=[7, 7])
+    assert known < seen_56 < seen_7

@@ -41,6 +41,7 @@ from ml.settings import DataPaths
 from ml.warehouse import publish
 
 from .plan import (
+    LEVEL_DAYS,
     MAX_SAILING_WEEKS,
     SAILING_WEEKDAY,
     WindowDemand,
@@ -51,6 +52,7 @@ from .plan import (
     target_level,
     unit_values,
     weekly_holding,
+    window_variance,
     worth_departing,
 )
 from .rules import SKU_SETTINGS, WAREHOUSE_SETTINGS, given, read_rules, with_rules
@@ -149,6 +151,13 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ends as (
             select sku, discontinued_date from marts.dim_sku where discontinued_date is not null
         ),
+        seen as (
+            select sku, marketplace, count(*) filter (where not is_censored) as days_seen
+            from marts.fct_daily_demand
+            where demand_date > (select max(demand_date) from marts.fct_daily_demand)
+                - {LEVEL_DAYS}
+            group by sku, marketplace
+        ),
         hub as (
             select sku, warehouse_id as hub_id, on_hand as hub_units
             from marts.mart_inventory_position where warehouse_type = 'hub'
@@ -170,6 +179,7 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         select p.sku, p.marketplace, p.warehouse_id, p.on_hand, p.in_transit, p.position_date,
                h.hub_id, coalesce(h.hub_units, 0) as hub_units,
                coalesce(r.daily_mean, 0) as daily_mean, coalesce(r.daily_var, 0) as daily_var,
+               coalesce(n.days_seen, 0) as days_seen,
                date_diff('day', p.position_date, e.discontinued_date) as days_left,
                b.lane_id as base_lane_id, b.transit_days as base_days,
                b.fixed_usd as base_fixed_usd, b.last_departed_date as base_last_departed,
@@ -180,6 +190,7 @@ def listing_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         left join hub h using (sku)
         left join ends e using (sku)
         left join rate r using (sku, marketplace)
+        left join seen n using (sku, marketplace)
         left join lanes b
             on b.destination_warehouse_id = p.warehouse_id and b.mode = '{BASE_MODE}'
         left join cost cb
@@ -201,7 +212,7 @@ def _window(rows: pd.DataFrame, days: np.ndarray) -> WindowDemand:
     """The demand over the next ``days`` days, which stop at each listing's last day."""
     days = np.minimum(days, given(rows, "days_left", np.inf).to_numpy())
     mean = rows["daily_mean"].to_numpy(float) * days
-    var = rows["daily_var"].to_numpy(float) * days
+    var = window_variance(rows["daily_var"], days, given(rows, "days_seen", np.inf))
     return WindowDemand.of(mean, np.maximum(var, mean))
 
 
@@ -492,7 +503,9 @@ def restock(rows: pd.DataFrame, settings: RestockSettings, today: date) -> pd.Da
     fastest = given(usable, "fast_days", np.nan).fillna(sku_days)
     usable = usable.assign(
         window_mean=usable["daily_mean"] * selling,
-        window_var=usable["daily_var"] * selling,
+        window_var=window_variance(
+            usable["daily_var"], selling, given(usable, "days_seen", np.inf)
+        ),
         sells_after_order=usable["days_left"] - usable["supplier_lead_days"] - fastest,
     )
     per_sku = usable.groupby("sku").agg(

@@ -37,6 +37,7 @@ MIN_DISPERSION = 1e-6  # a variance at or below the mean is treated as (almost) 
 MAX_LEVEL = 1 - 1e-6  # the highest service level a quantile is taken at
 SAILING_WEEKDAY = 0  # regular ocean shipments leave on Mondays (Python's weekday numbers)
 MAX_SAILING_WEEKS = 4  # the longest interval between a market's regular sailings
+LEVEL_DAYS = 56  # the recent days a listing's level is judged on (its in-stock days count)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,18 @@ class WindowDemand:
         n, p = self._nb()
         q = stats.nbinom.ppf(np.clip(np.asarray(level, dtype=float), 0.0, MAX_LEVEL), n, p)
         return np.where(self.mean > 0, q, 0.0)
+
+
+def window_variance(
+    daily_var: npt.ArrayLike, days: npt.ArrayLike, days_seen: npt.ArrayLike
+) -> np.ndarray:
+    """The variance of the demand over ``days`` days, from a daily variance around a level
+    that is itself an estimate from ``days_seen`` days in stock: that estimate's error, var /
+    n a day, is the same on every day of the window, so it adds var / n x days^2 to the
+    days' own var x days. ``days_seen`` inf: a level known exactly."""
+    var = np.asarray(daily_var, dtype=float)
+    d = np.asarray(days, dtype=float)
+    return var * d * (1.0 + d / np.maximum(np.asarray(days_seen, dtype=float), 1.0))
 
 
 def critical_ratio(underage: npt.ArrayLike, overage: npt.ArrayLike) -> np.ndarray:

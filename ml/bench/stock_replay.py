@@ -70,6 +70,7 @@ from ml.allocation.nightly import (
     restock,
 )
 from ml.allocation.plan import (
+    LEVEL_DAYS,
     MAX_SAILING_WEEKS,
     SAILING_WEEKDAY,
     sailing_interval,
@@ -89,7 +90,7 @@ from ml.simulator.world import ListingEconomics, World, listing_economics
 
 POLICY_NAMES = ("kuajing", "direct_parcel", "proportional", "base_stock", "oracle")
 MODES = ("ocean", "rail", "air", "express")
-TRAILING_DAYS = 56  # kuajing's demand window (in-stock days)
+TRAILING_DAYS = LEVEL_DAYS  # kuajing's demand window (in-stock days)
 POOLED_MIN_DAYS = 14  # in-stock days a listing needs to count in the pooled overdispersion
 BASELINE_TRAILING_DAYS = 30  # the baselines' trailing sales
 MIN_DAYS_SEEN = 7  # in-stock days below which a listing's rate is the seller's prior
@@ -178,6 +179,7 @@ class WindowRates:
 
     mean: np.ndarray
     var: np.ndarray
+    days_seen: np.ndarray | float = np.inf  # the in-stock days the level was estimated from
 
 
 @dataclass
@@ -261,6 +263,7 @@ class PlannedAllocation:
                 "supplier_lead_days": np.asarray(obs.facts.supplier_lead_days)[obs.facts.sku_idx],
                 "daily_mean": rates.mean,
                 "daily_var": rates.var,
+                "days_seen": rates.days_seen,
                 "days_left": days_left,
                 "base_lane_id": self.base_lane,
                 "base_days": base_days,
@@ -395,9 +398,9 @@ class KuajingAllocation(PlannedAllocation):
             f_mean, f_var = window_rates(daily, obs.day, window)
             mean = np.where(daily.known, f_mean, mean)
             var = np.where(daily.known, f_var, var)
-        # the rate is itself an estimate from n days: over a window of w days its error adds
-        # var / n x w^2 to the window's variance (var x w), i.e. var x (1 + w / n) a day
-        return WindowRates(mean, var * (1.0 + window / np.maximum(n, 1)))
+        # the level is itself an estimate from n days in stock: the planner widens each of
+        # its windows by that error (``window_variance``), as the nightly does
+        return WindowRates(mean, var, n.astype(float))
 
 
 class OracleAllocation(PlannedAllocation):

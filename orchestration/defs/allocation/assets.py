@@ -20,6 +20,7 @@ ALLOCATION_MARTS = [
     dg.AssetKey(["marts", "mart_landed_cost"]),
     dg.AssetKey(["marts", "mart_lane_performance"]),
     dg.AssetKey(["marts", "dim_sku"]),  # the discontinued dates: no stock past a SKU's end
+    dg.AssetKey(["marts", "fct_daily_demand"]),  # the in-stock days behind each level
     dg.AssetKey(["staging", "stg_raw__lanes"]),
     dg.AssetKey(["staging", "stg_raw__allocation_rules"]),
 ]
