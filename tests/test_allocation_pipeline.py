@@ -83,6 +83,31 @@ def test_the_daily_variance_is_the_forecasts_negative_binomial(pipeline_run):
     assert (got > spread.reindex(got.index).fillna(0) + 1e-9).any()  # the two differ here
 
 
+def test_a_forecast_without_sizes_takes_its_variance_from_the_p10_p90_spread(
+    pipeline_run, tmp_path
+):
+    """An older champion stores no nb_size: its rows' variance is read from their spread."""
+    import shutil
+
+    from ml.allocation.nightly import RATE_DAYS, Z_P10_P90, listing_inputs
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(DataPaths(pipeline_run.data_dir).warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("UPDATE forecast.demand_forecast SET nb_size = NULL")
+        rows = listing_inputs(con)
+        fc = con.execute("SELECT * FROM forecast.demand_forecast").fetch_df()
+    finally:
+        con.close()
+    first = fc[fc["date"] < fc["date"].min() + pd.Timedelta(days=RATE_DAYS)]
+    spread = ((first["p90"] - first["p10"]) / Z_P10_P90) ** 2
+    want = spread.groupby([first["sku"], first["marketplace"]]).sum() / RATE_DAYS
+    got = rows.set_index(["sku", "marketplace"])["daily_var"]
+    assert got.to_numpy() == pytest.approx(want.reindex(got.index).fillna(0).to_numpy())
+    assert (got > 0).any()
+
+
 def test_ocean_shipments_leave_on_their_lanes_next_sailing_and_surges_now(pipeline_run, tables):
     plan = tables["plan"]
     lanes = tables["lanes"].set_index("lane_id")
