@@ -425,3 +425,8 @@ def test_a_level_seen_on_fewer_days_gets_a_higher_target():
 
     known, seen_56, seen_7 = us_target(), us_target(days_seen=[56, 56]), us_target(days_seen=[7, 7])
     assert known < seen_56 < seen_7
+    # the reason says why a listing seen for a week has the wider target
+    lines = plan_sku(_listings(days_seen=[7, 56]), AllocationSettings(), date(2026, 11, 1))
+    reasons = {r["marketplace"]: r["reason"] for r in lines}
+    assert "only 7 in-stock days of the last 56" in reasons["US"]
+    assert "in-stock days" not in reasons["DE"]

@@ -62,6 +62,7 @@ PLAN_TABLE = f"{SCHEMA}.allocation_plan"
 RATE_DAYS = 28  # the forecast days whose average is the daily rate
 REVIEW_DAYS = 7  # plans are made nightly, regular shipments leave weekly
 HOLDING_RATE = 0.25  # a year's holding cost (capital, storage) as a share of landed cost
+FEW_DAYS_SEEN = LEVEL_DAYS // 2  # a level judged on fewer in-stock days is said in the reason
 Z_P10_P90 = 2.5631  # P90 - P10 of a normal, in standard deviations
 # A forecast row's variance: its negative binomial's (the forecast's own distribution, as the
 # benchmark plans with); from the P10-P90 spread where a champion stored no size. The spread
@@ -284,6 +285,7 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
     surge = np.where(surge < least, 0, surge)
     base = np.where(base < least, 0, base)
     ocean_risk = 1.0 - until_base.cdf(position)  # P(stock-out before an ocean shipment lands)
+    days_seen = given(rows, "days_seen", np.inf).to_numpy()
     out = []
     for i, r in rows.iterrows():
         # the surge leaves now and lands first: the ocean shipment's stock before it includes it
@@ -335,7 +337,8 @@ def plan_sku(rows: pd.DataFrame, settings: AllocationSettings, today: date) -> l
                     "days_of_cover_after_arrival": cover,
                     "stockout_probability_before_arrival": stockout,
                     "expected_profit_usd": profit,
-                    "reason": _reason(mode, float(ocean_risk[i]), position[i], target[i], hub),
+                    "reason": _reason(mode, float(ocean_risk[i]), position[i], target[i], hub)
+                    + _thin_level(days_seen[i]),
                 }
             )
     return out
@@ -364,6 +367,16 @@ def _reason(mode: str, ocean_risk: float, position: float, target: float, hub_le
         )
     short = " (hub short: the cases went where they add most profit)" if hub_left <= 0 else ""
     return f"restock to the target level {target:.0f} from {position:.0f}" + short
+
+
+def _thin_level(days_seen: float) -> str:
+    """Says why a target is wide: its demand level was judged on few in-stock days."""
+    if days_seen >= FEW_DAYS_SEEN:
+        return ""
+    return (
+        f"; demand judged on only {days_seen:.0f} in-stock days of the last {LEVEL_DAYS}, "
+        "so the target carries a wider margin"
+    )
 
 
 def plan(
