@@ -58,6 +58,7 @@ def test_the_daily_variance_is_the_forecasts_negative_binomial(pipeline_run):
     mean^2 / size) over the rate days, as the benchmark plans with, not the P10-P90 spread; its
     days seen in stock (which widen its windows) are counted from the demand mart."""
     from ml.allocation.nightly import RATE_DAYS, listing_inputs
+    from ml.allocation.plan import LEVEL_DAYS
 
     con = duckdb.connect(str(DataPaths(pipeline_run.data_dir).warehouse), read_only=True)
     try:
@@ -67,11 +68,12 @@ def test_the_daily_variance_is_the_forecasts_negative_binomial(pipeline_run):
     finally:
         con.close()
     # the level's error is judged on the in-stock days of the last LEVEL_DAYS
-    recent = demand[demand["demand_date"] > demand["demand_date"].max() - pd.Timedelta(days=56)]
+    start = demand["demand_date"].max() - pd.Timedelta(days=LEVEL_DAYS)
+    recent = demand[demand["demand_date"] > start]
     seen = (~recent["is_censored"]).groupby([recent["sku"], recent["marketplace"]]).sum()
     days_seen = rows.set_index(["sku", "marketplace"])["days_seen"]
     assert (days_seen == seen.reindex(days_seen.index).fillna(0)).all()
-    assert days_seen.between(0, 56).all() and (days_seen > 0).mean() > 0.8
+    assert days_seen.between(0, LEVEL_DAYS).all() and (days_seen > 0).mean() > 0.8
     assert fc["nb_size"].notna().all() and (fc["nb_size"] > 0).all()
     first = fc[fc["date"] < fc["date"].min() + pd.Timedelta(days=RATE_DAYS)]
     var = first["mean"] + first["mean"] ** 2 / first["nb_size"]

@@ -165,10 +165,10 @@ def score(paths: DataPaths, *, horizon_days: int | None = None) -> ScoringOutcom
     days = horizon_days or _champion_horizon_days(model)
     plan = future_plan(paths, demand, days)
     rows = model_input(demand, skus=skus, marketplaces=markets, plan=plan)
-    forecast = cast(pd.DataFrame, model.predict(rows))  # the pyfunc returns a frame
-    size = forecast.get(SIZE_COLUMN)
-    forecast = forecast[list(FORECAST_COLUMNS)].assign(model_version=version)
-    write_forecast(paths, forecast if size is None else forecast.assign(**{SIZE_COLUMN: size}))
+    predicted = cast(pd.DataFrame, model.predict(rows))  # the pyfunc returns a frame
+    predicted = predicted.assign(model_version=version)
+    write_forecast(paths, predicted)  # with the champion's nb_size where it gives one
+    forecast = predicted[[*FORECAST_COLUMNS, "model_version"]]
     parquet, csv = write_exports(paths, forecast)
     return ScoringOutcome(forecast, version, recent_history(demand), parquet, csv)
 
